@@ -1,0 +1,21 @@
+// lowbit._C: the non-tensor API. Tensor ops are registered with TORCH_LIBRARY (ops/)
+// and reached through torch.ops.lowbit, so this module needs no torch Python bindings.
+#include <pybind11/pybind11.h>
+
+#include "lowbit/common.h"
+#include "lowbit/kernels.h"
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "lowbit native kernels";
+  m.attr("built_with_torch") = LOWBIT_TORCH_VERSION;
+  m.def("num_threads", &lowbit::num_threads, "Threads used by lowbit's native kernels.");
+  m.def("set_num_threads", &lowbit::set_num_threads, py::arg("n"),
+        "Set the thread count (n <= 0 restores the default: OMP_NUM_THREADS, else the "
+        "CPUs this process may use).");
+  m.def("cpu_has_avx2", &lowbit::cpu_has_avx2);
+  m.def("isa", &lowbit::isa_name, "Instruction set of the kernels in use: 'avx2' or 'generic'.");
+  m.def("set_isa", &lowbit::set_isa, py::arg("name"),
+        "Force 'generic' or 'avx2' kernels, or 'auto' to pick by CPU (for tests and benchmarks).");
+}

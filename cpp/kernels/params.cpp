@@ -1,0 +1,86 @@
+// Quantization parameters that follow from per-group statistics in one pass.
+#include <cmath>
+
+#include "lowbit/group_reduce.h"
+#include "lowbit/isa.h"
+#include "lowbit/kernels.h"
+
+LOWBIT_ISA_BEGIN
+
+namespace {
+// L2-optimal step / sigma of a unit Gaussian for the symmetric quantizer with
+// L = 2^(b-1) - 1 levels a side, b = 2..8 (numerical integration; the ternary value
+// 1.224 is the known 0.612-sigma threshold). Tested against qstep_l2 on Gaussian samples.
+constexpr double kGaussianStep[9] = {0, 0, 1.22401, 0.65077, 0.35341,
+                                     0.19325, 0.10549, 0.05726, 0.03087};
+
+// A step must be positive: 1 for an all-zero group (any step keeps zeros exact), and
+// max|w| itself when the rule underflows for a group of subnormal values.
+template <class T> T positive_step(T step, double maxabs) {
+  if (!(maxabs > 0)) return T(1);
+  return step > T(0) ? step : T(maxabs);
+}
+
+bool any_bad(const std::vector<Stats>& st) {
+  for (const Stats& s : st)
+    if (s.bad) return true;
+  return false;
+}
+}  // namespace
+
+template <class T>
+bool qstep_maxabs(const T* w, int64_t groups, int64_t gsize, int bits, T* step) {
+  const auto st = group_stats(w, groups, gsize);
+  const T L = T((1 << (bits - 1)) - 1);
+  for (int64_t g = 0; g < groups; ++g)
+    step[g] = positive_step(T(st[g].maxabs) / L, st[g].maxabs);
+  return !any_bad(st);
+}
+
+template <class T>
+bool qstep_meanstd(const T* w, int64_t groups, int64_t gsize, int bits, T* step) {
+  const auto st = group_stats(w, groups, gsize);
+  for (int64_t g = 0; g < groups; ++g) {
+    const double rms = std::sqrt(st[g].sumsq / double(gsize));
+    step[g] = positive_step(T(kGaussianStep[bits] * rms), st[g].maxabs);
+  }
+  return !any_bad(st);
+}
+
+template <class T>
+bool affine_params(const T* w, int64_t groups, int64_t gsize, int bits, T* scale,
+                   int32_t* zero_point) {
+  const auto st = group_stats(w, groups, gsize);
+  const int qmax = (1 << bits) - 1;
+  for (int64_t g = 0; g < groups; ++g) {
+    const T lo = std::min(T(st[g].minv), T(0)), hi = std::max(T(st[g].maxv), T(0));
+    T s = (hi - lo) / T(qmax);
+    if (!(s > T(0))) s = T(1);
+    const T z = round_half_away(-lo / s);
+    scale[g] = s;
+    zero_point[g] = int32_t(std::min(std::max(z, T(0)), T(qmax)));
+  }
+  return !any_bad(st);
+}
+
+template <class T>
+bool pow2_params(const T* w, int64_t groups, int64_t gsize, T* max_level) {
+  const auto st = group_stats(w, groups, gsize);
+  for (int64_t g = 0; g < groups; ++g) {
+    const T a = T(st[g].maxabs);
+    const int e = a > T(0) && std::isfinite(a) ? round_log2(a) : 0;
+    max_level[g] = std::ldexp(T(1), std::min(e, Pow2Consts<T>::max_exp));
+  }
+  return !any_bad(st);
+}
+
+#define LOWBIT_INSTANTIATE(T)                                                          \
+  template bool qstep_maxabs<T>(const T*, int64_t, int64_t, int, T*);                  \
+  template bool qstep_meanstd<T>(const T*, int64_t, int64_t, int, T*);                 \
+  template bool affine_params<T>(const T*, int64_t, int64_t, int, T*, int32_t*);       \
+  template bool pow2_params<T>(const T*, int64_t, int64_t, T*);
+LOWBIT_INSTANTIATE(float)
+LOWBIT_INSTANTIATE(double)
+#undef LOWBIT_INSTANTIATE
+
+LOWBIT_ISA_END

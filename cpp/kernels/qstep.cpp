@@ -1,0 +1,285 @@
+// QStep (paper 002): the step D minimizing sum_i (Q(w_i, D) - w_i)^2 for the symmetric
+// quantizer. Per group:
+//   1. summarize |w| as ordered units with prefix counts and sums: the sorted values when
+//      the group has no more values than histogram bins (the summary is then exact), else
+//      a histogram over [0, max|w|] with 256 L bins (4096..65536);
+//   2. evaluate E(D) on the summary (one index look-up per level) on the grid
+//      D_j = j/1000 * max|w| / (L - 1/2), j = 1..1000, the dense grid the result must
+//      never lose to;
+//   3. from the best three local minima of that grid, run Lloyd iterations
+//      D <- sum k_i |w_i| / sum k_i^2 (each never increases E);
+//   4. evaluate the finalists, and one more Lloyd step of each, exactly on the data in
+//      the weight dtype;
+//   5. certify against the grid: the summary's E is an upper bound (a histogram bin that
+//      straddles a level boundary goes wholly to one level), and moving one value across
+//      a boundary m changes its error by 2 D |a - m| <= 2 D h, so E - gap is a lower
+//      bound. Every grid step whose lower bound beats the best exact error found is
+//      evaluated exactly too. The result is never worse than the grid, by construction.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "lowbit/group_reduce.h"
+#include "lowbit/isa.h"
+#include "lowbit/kernels.h"
+
+LOWBIT_ISA_BEGIN
+
+namespace {
+
+constexpr int kGrid = 1000;
+constexpr int kStarts = 3;
+constexpr int kLloydIters = 30;  // refinement only: the guarantee comes from the grid
+
+// Histogram bins for L levels a side: the certification gap shrinks like (L / bins)^2.
+int64_t bins_for(int L) { return std::min<int64_t>(65536, std::max<int64_t>(4096, 256 * L)); }
+
+// |w| of one group as ordered "units" (sorted values, or histogram bins) with prefix
+// sums, so that the error of any step follows from L + 1 index look-ups.
+struct Summary {
+  bool hist = false;
+  double h = 0;                    // histogram bin width
+  std::vector<double> val;         // exact: sorted |w|; histogram: bin means (0 if empty)
+  std::vector<double> C, S1;       // prefix sums of count and sum |w|, size units + 1
+  double S2 = 0;                   // sum w^2 over the group
+
+  size_t units() const { return val.size(); }
+  double count(size_t i) const { return C[i + 1] - C[i]; }
+
+  // Units that go below the level boundary m (a bin goes wholly to the side of its mean).
+  size_t below(double m) const {
+    if (!hist) return std::lower_bound(val.begin(), val.end(), m) - val.begin();
+    const double b = m / h;
+    if (!(b < double(units()))) return units();
+    const size_t i = size_t(b);
+    return i + (count(i) > 0 && val[i] < m ? 1 : 0);
+  }
+
+  // Sum k|w| and sum k^2 given below_k = below((k - 1/2) D) for k = 1..L (index 0 unused).
+  void moments(const std::vector<size_t>& below_k, int L, double& Sk1, double& Sk2) const {
+    Sk1 = Sk2 = 0;
+    for (int k = 1; k <= L && below_k[k] < units(); ++k) {
+      const size_t lo = below_k[k], hi = k == L ? units() : below_k[k + 1];
+      Sk1 += k * (S1[hi] - S1[lo]);
+      Sk2 += double(k) * k * (C[hi] - C[lo]);
+    }
+  }
+  void moments(double D, int L, double& Sk1, double& Sk2) const {
+    std::vector<size_t> b(L + 1, 0);
+    for (int k = 1; k <= L; ++k) b[k] = below((k - 0.5) * D);
+    moments(b, L, Sk1, Sk2);
+  }
+  double error(double D, int L) const {
+    double a, b;
+    moments(D, L, a, b);
+    return S2 - 2 * D * a + D * D * b;
+  }
+  // Upper bound on how much error() can exceed the exact error at step D: at most one
+  // bin straddles each boundary, and moving a value across it costs <= 2 D h.
+  double gap(double D, int L) const {
+    if (!hist) return 0;
+    double g = 0;
+    for (int k = 1; k <= L; ++k) {
+      const double b = (k - 0.5) * D / h;
+      if (!(b < double(units()))) break;
+      g += count(size_t(b));
+    }
+    return g * 2 * D * h * (1 + 1e-9);  // widened a little for rounding in the bin index
+  }
+};
+
+template <class T>
+void build_summary(const T* w, int64_t n, double maxabs, double sumsq, int L, int nt,
+                   Summary& s) {
+  s.S2 = sumsq;
+  const int64_t B = bins_for(L);
+  s.hist = n > B;
+  if (!s.hist) {  // exact: every value its own unit
+    s.val.resize(n);
+    for (int64_t i = 0; i < n; ++i) s.val[i] = std::abs(double(w[i]));
+    std::sort(s.val.begin(), s.val.end());
+    s.C.resize(n + 1);
+    s.S1.resize(n + 1);
+    s.C[0] = s.S1[0] = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      s.C[i + 1] = double(i + 1);
+      s.S1[i + 1] = s.S1[i] + s.val[i];
+    }
+    return;
+  }
+  s.h = maxabs / double(B);
+  const double inv = double(B) / maxabs;
+  std::vector<double> cnt(size_t(nt) * B, 0), sum(size_t(nt) * B, 0);
+  const int64_t step = (n + nt - 1) / nt;
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int t = 0; t < nt; ++t) {  // per-thread histograms, merged below
+    double* c = cnt.data() + size_t(t) * B;
+    double* s1 = sum.data() + size_t(t) * B;
+    const int64_t b = std::min(n, t * step), e = std::min(n, b + step);
+    for (int64_t i = b; i < e; ++i) {
+      const double a = std::abs(double(w[i]));
+      const int64_t bin = std::min(int64_t(a * inv), B - 1);
+      c[bin] += 1;
+      s1[bin] += a;
+    }
+  }
+  s.val.assign(B, 0);
+  s.C.assign(B + 1, 0);
+  s.S1.assign(B + 1, 0);
+  for (int64_t bin = 0; bin < B; ++bin) {
+    double c = 0, s1 = 0;
+    for (int t = 0; t < nt; ++t) {
+      c += cnt[size_t(t) * B + bin];
+      s1 += sum[size_t(t) * B + bin];
+    }
+    s.val[bin] = c > 0 ? s1 / c : 0;
+    s.C[bin + 1] = s.C[bin] + c;
+    s.S1[bin + 1] = s.S1[bin] + s1;
+  }
+}
+
+double grid_step(double maxabs, int L, int j) { return maxabs / (L - 0.5) * j / kGrid; }
+
+// E[j] on the grid (j = 1..kGrid). Boundaries only move up as D grows, so exact
+// summaries advance one pointer per level instead of searching.
+void grid_errors(const Summary& s, double maxabs, int L, std::vector<double>& E) {
+  E.assign(kGrid + 2, INFINITY);
+  std::vector<size_t> b(L + 1, 0);
+  for (int j = 1; j <= kGrid; ++j) {
+    const double D = grid_step(maxabs, L, j);
+    for (int k = 1; k <= L; ++k) {
+      const double m = (k - 0.5) * D;
+      if (s.hist) {
+        b[k] = s.below(m);
+      } else {
+        size_t p = std::max(b[k], k > 1 ? b[k - 1] : size_t(0));
+        while (p < s.units() && s.val[p] < m) ++p;
+        b[k] = p;
+      }
+    }
+    double a, c;
+    s.moments(b, L, a, c);
+    E[j] = s.S2 - 2 * D * a + D * D * c;
+  }
+}
+
+// Lloyd from the best local minima of the grid.
+std::vector<double> finalists(const Summary& s, double maxabs, int L,
+                              const std::vector<double>& E) {
+  std::vector<int> minima;
+  for (int j = 1; j <= kGrid; ++j)
+    if (E[j] <= E[j - 1] && E[j] <= E[j + 1]) minima.push_back(j);
+  std::sort(minima.begin(), minima.end(), [&](int a, int b) { return E[a] < E[b]; });
+  if (minima.size() > size_t(kStarts)) minima.resize(kStarts);
+  std::vector<double> out;
+  for (int j : minima) {
+    double D = grid_step(maxabs, L, j), best = E[j], a, b;
+    s.moments(D, L, a, b);
+    for (int it = 0; it < kLloydIters && b > 0; ++it) {
+      const double Dn = a / b;
+      double an, bn;
+      s.moments(Dn, L, an, bn);
+      const double En = s.S2 - 2 * Dn * an + Dn * Dn * bn;
+      if (!(En < best) || Dn == D) break;
+      D = Dn;
+      best = En;
+      a = an;
+      b = bn;
+    }
+    out.push_back(D);
+  }
+  return out;
+}
+
+// Exact Sk1 / Sk2 of candidate steps (in the weight dtype, as the quantizer computes).
+template <class T>
+void exact_moments(const T* w, int64_t n, const std::vector<T>& D, int L, int nt,
+                   std::vector<double>& Sk1, std::vector<double>& Sk2) {
+  const size_t m = D.size();
+  Sk1.assign(m, 0);
+  Sk2.assign(m, 0);
+  for (size_t c = 0; c < m; ++c) {
+    const T Dc = D[c], Lt = T(L);
+    double a1 = 0, a2 = 0;
+#pragma omp parallel for simd num_threads(nt) reduction(+ : a1, a2) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      const T a = std::abs(w[i]);
+      const T k = T(int32_t(std::min(a / Dc + T(0.5), Lt)));
+      a1 += double(k) * double(a);
+      a2 += double(k) * double(k);
+    }
+    Sk1[c] = a1;
+    Sk2[c] = a2;
+  }
+}
+
+template <class T>
+T solve_group(const T* w, int64_t n, const Stats& st, int L, int nt, Summary& s) {
+  if (!(st.maxabs > 0)) return T(1);
+  build_summary(w, n, st.maxabs, st.sumsq, L, nt, s);
+  std::vector<double> gridE;
+  grid_errors(s, st.maxabs, L, gridE);
+  // The no-clipping step is always a candidate; for subnormal groups it may underflow,
+  // then max|w| itself (positive in T) stands in.
+  T fallback = T(grid_step(st.maxabs, L, kGrid));
+  if (!(fallback > T(0))) fallback = T(st.maxabs);
+  std::vector<T> cand{fallback};
+  for (double D : finalists(s, st.maxabs, L, gridE))
+    if (T(D) > T(0)) cand.push_back(T(D));
+  T best_D = fallback;
+  double best_E = INFINITY;
+  std::vector<double> a, b;
+  // Exact errors of cand; keeps the best; returns the Lloyd successors.
+  auto evaluate = [&](const std::vector<T>& cs) {
+    exact_moments(w, n, cs, L, nt, a, b);
+    std::vector<T> next;
+    for (size_t c = 0; c < cs.size(); ++c) {
+      const double D = cs[c], E = st.sumsq - 2 * D * a[c] + D * D * b[c];
+      if (E < best_E) {
+        best_E = E;
+        best_D = cs[c];
+      }
+      if (b[c] > 0 && T(a[c] / b[c]) > T(0)) next.push_back(T(a[c] / b[c]));
+    }
+    return next;
+  };
+  cand = evaluate(cand);
+  evaluate(cand);
+  std::vector<T> contenders;  // grid steps the summary cannot rule out
+  for (int j = 1; j <= kGrid; ++j) {
+    const double D = grid_step(st.maxabs, L, j);
+    if (gridE[j] - s.gap(D, L) < best_E && T(D) > T(0)) contenders.push_back(T(D));
+  }
+  if (!contenders.empty()) evaluate(contenders);
+  return best_D;
+}
+
+}  // namespace
+
+template <class T>
+bool qstep_l2(const T* w, int64_t groups, int64_t gsize, int bits, T* step) {
+  const auto st = group_stats(w, groups, gsize);
+  for (const Stats& s : st)
+    if (s.bad) return false;
+  const int L = (1 << (bits - 1)) - 1;
+  const int nt = threads_for(groups * gsize);
+  if (groups >= 2 * nt || nt == 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      Summary scratch;  // buffers reused across this thread's groups
+#pragma omp for schedule(dynamic, 4)
+      for (int64_t g = 0; g < groups; ++g)
+        step[g] = solve_group(w + g * gsize, gsize, st[g], L, 1, scratch);
+    }
+  } else {
+    Summary scratch;
+    for (int64_t g = 0; g < groups; ++g)
+      step[g] = solve_group(w + g * gsize, gsize, st[g], L, nt, scratch);
+  }
+  return true;
+}
+
+template bool qstep_l2<float>(const float*, int64_t, int64_t, int, float*);
+template bool qstep_l2<double>(const double*, int64_t, int64_t, int, double*);
+
+LOWBIT_ISA_END

@@ -1,0 +1,289 @@
+// The four quantizers: codes, fake-quantized values and the STE saturation mask in one
+// pass, plus their dequantizers. Loops are written for the auto-vectorizer: no calls,
+// no early exits; a non-finite weight only raises a flag that the caller checks.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "lowbit/common.h"
+#include "lowbit/isa.h"
+#include "lowbit/kernels.h"
+
+LOWBIT_ISA_BEGIN
+
+namespace {
+
+template <class T> inline bool not_finite(T x) {
+  return !(std::abs(x) <= std::numeric_limits<T>::max());
+}
+
+// Runs body(g, begin, end) over the block and ORs the per-range "bad input" flags.
+template <class Body> bool run_ranges(int64_t groups, int64_t gsize, Body&& body) {
+  int bad = 0;
+  for_each_group_range(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
+    if (body(g, b, e)) {
+#pragma omp atomic write
+      bad = 1;
+    }
+  });
+  return bad == 0;
+}
+
+// ---- symmetric fixed point -------------------------------------------------------
+template <class T>
+bool sym_range(const T* w, int64_t b, int64_t e, T D, int L, int8_t* codes, T* fq, bool* mask) {
+  const T Lt = T(L), Lp1 = T(L + 1);
+  int bad = 0;
+  for (int64_t i = b; i < e; ++i) {
+    const T x = w[i];
+    bad |= not_finite(x);
+    const T t = std::abs(x) / D + T(0.5);
+    const int32_t mag = int32_t(std::min(t, Lt));  // t >= 0: truncation is floor
+    const int32_t q = x < T(0) ? -mag : mag;
+    if (codes) codes[i] = int8_t(q);
+    if (fq) fq[i] = T(q) * D;
+    if (mask) mask[i] = t < Lp1;
+  }
+  return bad != 0;
+}
+
+// ---- asymmetric ------------------------------------------------------------------
+template <class T>
+bool affine_range(const T* w, int64_t b, int64_t e, T s, int32_t zp, int qmax, uint8_t* codes,
+                  T* fq, bool* mask) {
+  const T lim = T(qmax + 1);  // rounding beyond this only lands further out of range
+  int bad = 0;
+  for (int64_t i = b; i < e; ++i) {
+    const T xw = w[i];
+    bad |= not_finite(xw);
+    const T x = std::min(std::max(xw / s, -lim), lim);
+    const int32_t mag = int32_t(std::abs(x) + T(0.5));
+    const int32_t r = (x < T(0) ? -mag : mag) + zp;
+    const int32_t q = std::min(std::max(r, 0), qmax);
+    if (codes) codes[i] = uint8_t(q);
+    if (fq) fq[i] = T(q - zp) * s;
+    if (mask) mask[i] = r == q;
+  }
+  return bad != 0;
+}
+
+// ---- power of two ----------------------------------------------------------------
+template <class T> struct Pow2Group {
+  int emax, emin, nexp;
+  std::vector<T> level;  // level[k] = 2^(emin + k - 1), k = 1..nexp; level[0] = 0
+  Pow2Group(T max_level, int bits) {
+    int E;
+    std::frexp(max_level, &E);  // max_level = 0.5 * 2^E exactly (checked by the caller)
+    emax = E - 1;
+    nexp = (1 << (bits - 1)) - 1;
+    emin = emax - nexp + 1;
+    level.assign(nexp + 1, T(0));
+    for (int k = 1; k <= nexp; ++k) level[k] = std::ldexp(T(1), emin + k - 1);
+  }
+};
+
+template <class T>
+bool pow2_range(const T* w, int64_t b, int64_t e, const Pow2Group<T>& pg, int8_t* codes, T* fq,
+                bool* mask) {
+  int bad = 0;
+  for (int64_t i = b; i < e; ++i) {
+    const T x = w[i];
+    const T a = std::abs(x);
+    bad |= not_finite(x);
+    int k = 0;
+    bool inside = true;
+    if (a > T(0) && a <= std::numeric_limits<T>::max()) {
+      const int ex = round_log2(a);
+      inside = ex <= pg.emax;
+      k = ex < pg.emin ? 0 : std::min(ex, pg.emax) - pg.emin + 1;
+    }
+    const int q = x < T(0) ? -k : k;
+    if (codes) codes[i] = int8_t(q);
+    if (fq) fq[i] = x < T(0) ? -pg.level[k] : pg.level[k];
+    if (mask) mask[i] = inside;
+  }
+  return bad != 0;
+}
+
+// ---- codebook ----------------------------------------------------------------------
+template <class T> struct CodebookGroup {
+  const T* c;
+  int K;
+  std::vector<T> mid;  // mid[j] between c[j] and c[j+1]
+  T lo, hi;            // beyond these the quantizer saturates (half a bin past the ends)
+  CodebookGroup(const T* cb, int K_) : c(cb), K(K_), mid(K_ - 1) {
+    for (int j = 0; j + 1 < K; ++j) mid[j] = c[j] * T(0.5) + c[j + 1] * T(0.5);
+    lo = c[0] - (c[1] - c[0]) * T(0.5);
+    hi = c[K - 1] + (c[K - 1] - c[K - 2]) * T(0.5);
+  }
+  // x goes above midpoint m when x > m, or x == m and the upper entry is farther from zero.
+  static bool above(T x, T m) { return x > m || (x == m && m >= T(0)); }
+  int code(T x) const {  // branch-light binary search: first midpoint x is not above
+    int lo_i = 0, n = K - 1;
+    while (n > 0) {
+      const int half = n / 2;
+      if (above(x, mid[lo_i + half])) {
+        lo_i += half + 1;
+        n -= half + 1;
+      } else {
+        n = half;
+      }
+    }
+    return lo_i;
+  }
+};
+
+template <class T>
+bool codebook_range(const T* w, int64_t b, int64_t e, const CodebookGroup<T>& cg,
+                    uint8_t* codes, T* fq, bool* mask) {
+  int bad = 0;
+  constexpr int64_t kBlock = 256;
+  int32_t idx[kBlock];
+  for (int64_t s = b; s < e; s += kBlock) {
+    const int64_t n = std::min(kBlock, e - s);
+    const T* x = w + s;
+    if (cg.K <= 16) {  // counting midpoints vectorizes across elements
+      for (int64_t i = 0; i < n; ++i) idx[i] = 0;
+      for (int j = 0; j + 1 < cg.K; ++j) {
+        const T m = cg.mid[j];
+        for (int64_t i = 0; i < n; ++i) idx[i] += CodebookGroup<T>::above(x[i], m);
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i) idx[i] = cg.code(x[i]);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      bad |= not_finite(x[i]);
+      if (codes) codes[s + i] = uint8_t(idx[i]);
+      if (fq) fq[s + i] = cg.c[idx[i]];
+      if (mask) mask[s + i] = x[i] >= cg.lo && x[i] <= cg.hi;
+    }
+  }
+  return bad != 0;
+}
+
+}  // namespace
+
+template <class T>
+bool sym_quantize(const T* w, int64_t groups, int64_t gsize, const T* step, int bits,
+                  int8_t* codes, T* fq, bool* mask) {
+  const int L = (1 << (bits - 1)) - 1;
+  return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
+    return sym_range(w, b, e, step[g], L, codes, fq, mask);
+  });
+}
+
+template <class T>
+bool sym_dequantize(const int8_t* codes, int64_t groups, int64_t gsize, const T* step, int bits,
+                    T* out) {
+  const int L = (1 << (bits - 1)) - 1;
+  return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
+    const T D = step[g];
+    int bad = 0;
+    for (int64_t i = b; i < e; ++i) {
+      const int q = codes[i];
+      bad |= (q > L) | (q < -L);
+      out[i] = T(q) * D;
+    }
+    return bad != 0;
+  });
+}
+
+template <class T>
+bool affine_quantize(const T* w, int64_t groups, int64_t gsize, const T* scale,
+                     const int32_t* zero_point, int bits, uint8_t* codes, T* fq, bool* mask) {
+  const int qmax = (1 << bits) - 1;
+  return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
+    return affine_range(w, b, e, scale[g], zero_point[g], qmax, codes, fq, mask);
+  });
+}
+
+template <class T>
+bool affine_dequantize(const uint8_t* codes, int64_t groups, int64_t gsize, const T* scale,
+                       const int32_t* zero_point, int bits, T* out) {
+  const int qmax = (1 << bits) - 1;
+  return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
+    const T s = scale[g];
+    const int32_t zp = zero_point[g];
+    int bad = 0;
+    for (int64_t i = b; i < e; ++i) {
+      const int32_t q = codes[i];
+      bad |= q > qmax;
+      out[i] = T(q - zp) * s;
+    }
+    return bad != 0;
+  });
+}
+
+template <class T>
+bool pow2_quantize(const T* w, int64_t groups, int64_t gsize, const T* max_level, int bits,
+                   int8_t* codes, T* fq, bool* mask) {
+  return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
+    const Pow2Group<T> pg(max_level[g], bits);
+    return pow2_range(w, b, e, pg, codes, fq, mask);
+  });
+}
+
+template <class T>
+bool pow2_dequantize(const int8_t* codes, int64_t groups, int64_t gsize, const T* max_level,
+                     int bits, T* out) {
+  return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
+    const Pow2Group<T> pg(max_level[g], bits);
+    int bad = 0;
+    for (int64_t i = b; i < e; ++i) {
+      const int q = codes[i];
+      const int k = q < 0 ? -q : q;
+      if (k > pg.nexp) {
+        bad = 1;
+        continue;
+      }
+      out[i] = q < 0 ? -pg.level[k] : pg.level[k];
+    }
+    return bad != 0;
+  });
+}
+
+template <class T>
+bool codebook_quantize(const T* w, int64_t groups, int64_t gsize, const T* codebook, int K,
+                       uint8_t* codes, T* fq, bool* mask) {
+  return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
+    const CodebookGroup<T> cg(codebook + g * K, K);
+    return codebook_range(w, b, e, cg, codes, fq, mask);
+  });
+}
+
+template <class T>
+bool codebook_dequantize(const uint8_t* codes, int64_t groups, int64_t gsize, const T* codebook,
+                         int K, T* out) {
+  return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
+    const T* c = codebook + g * K;
+    int bad = 0;
+    for (int64_t i = b; i < e; ++i) {
+      const int q = codes[i];
+      if (q >= K) {
+        bad = 1;
+        continue;
+      }
+      out[i] = c[q];
+    }
+    return bad != 0;
+  });
+}
+
+#define LOWBIT_INSTANTIATE(T)                                                                  \
+  template bool sym_quantize<T>(const T*, int64_t, int64_t, const T*, int, int8_t*, T*, bool*); \
+  template bool sym_dequantize<T>(const int8_t*, int64_t, int64_t, const T*, int, T*);         \
+  template bool affine_quantize<T>(const T*, int64_t, int64_t, const T*, const int32_t*, int,  \
+                                   uint8_t*, T*, bool*);                                       \
+  template bool affine_dequantize<T>(const uint8_t*, int64_t, int64_t, const T*,              \
+                                     const int32_t*, int, T*);                                 \
+  template bool pow2_quantize<T>(const T*, int64_t, int64_t, const T*, int, int8_t*, T*,       \
+                                 bool*);                                                       \
+  template bool pow2_dequantize<T>(const int8_t*, int64_t, int64_t, const T*, int, T*);        \
+  template bool codebook_quantize<T>(const T*, int64_t, int64_t, const T*, int, uint8_t*, T*,  \
+                                     bool*);                                                   \
+  template bool codebook_dequantize<T>(const uint8_t*, int64_t, int64_t, const T*, int, T*);
+LOWBIT_INSTANTIATE(float)
+LOWBIT_INSTANTIATE(double)
+#undef LOWBIT_INSTANTIATE
+
+LOWBIT_ISA_END

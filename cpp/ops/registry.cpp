@@ -1,0 +1,29 @@
+// The lowbit operator library: schemas only. CPU kernels live in the *_ops.cpp files;
+// the pure-PyTorch references are registered from Python as the fallback for every other
+// device (python/lowbit/ops.py).
+#include <torch/library.h>
+
+TORCH_LIBRARY(lowbit, m) {
+  // scheme: 'symmetric' (p0 = step [G]), 'asymmetric' (p0 = scale [G], p1 = zero_point
+  // int32 [G]), 'pow2' (p0 = max_level [G], a power of two), 'codebook' (p0 = sorted
+  // values [G, K]). G groups split w along dim 0: 1 = per tensor, w.size(0) = per channel.
+  m.def("quantize(Tensor w, str scheme, int bits, Tensor p0, Tensor? p1=None) -> Tensor");
+  m.def("dequantize(Tensor codes, str scheme, int bits, Tensor p0, Tensor? p1=None) -> Tensor");
+  m.def("fake_quant(Tensor w, str scheme, int bits, Tensor p0, Tensor? p1=None) -> Tensor");
+  m.def("fake_quant_mask(Tensor w, str scheme, int bits, Tensor p0, Tensor? p1=None)"
+        " -> (Tensor, Tensor)");
+  m.def("ste_fake_quant(Tensor w, str scheme, int bits, Tensor p0, Tensor? p1=None,"
+        " bool clip_grad=False) -> Tensor");
+  // method: symmetric 'l2' | 'maxabs' | 'meanstd'; asymmetric 'minmax'; pow2 'maxabs'.
+  m.def("qparams(Tensor w, str scheme, int bits, int groups, str method) -> Tensor[]");
+  m.def("pack(Tensor codes, int bits) -> Tensor");
+  m.def("unpack(Tensor packed, int bits, int count, bool is_signed) -> Tensor");
+}
+
+// torch 1.13 has no AutogradMeta fallthrough for custom ops; without one, shape-only
+// calls on meta tensors fail before reaching the reference implementation.
+TORCH_LIBRARY_IMPL(lowbit, AutogradMeta, m) {
+  for (const char* op : {"quantize", "dequantize", "fake_quant", "fake_quant_mask", "qparams",
+                         "pack", "unpack"})
+    m.impl(op, torch::CppFunction::makeFallthrough());
+}

@@ -1,0 +1,92 @@
+"""Argument checks shared by the references (the C++ adapters make the same checks)."""
+from typing import Optional, Tuple
+
+import torch
+
+SCHEMES = ("symmetric", "asymmetric", "pow2", "codebook")
+SIGNED_SCHEMES = ("symmetric", "pow2")
+_P0_NAME = {"symmetric": "step", "asymmetric": "scale", "pow2": "max_level",
+            "codebook": "codebook"}
+
+
+def check_scheme(scheme: str) -> None:
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+
+
+def check_bits(bits: int, lo: int, hi: int, what: str) -> None:
+    if not isinstance(bits, int) or isinstance(bits, bool) or not lo <= bits <= hi:
+        raise ValueError(f"bits must be in [{lo}, {hi}] for {what}, got {bits!r}")
+
+
+def check_weight(w: torch.Tensor, name: str = "w") -> None:
+    if not isinstance(w, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(w).__name__}")
+    if w.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"{name} must be float32 or float64, got {w.dtype}")
+    if w.dim() == 0:
+        raise ValueError(f"{name} must have at least one dimension, got a 0-dim tensor")
+    if w.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(w.shape)})")
+
+
+def check_finite(w: torch.Tensor) -> None:
+    if not w.is_meta and not bool(torch.isfinite(w).all()):
+        raise ValueError("w contains NaN or Inf; quantizers need finite weights")
+
+
+def code_dtype(scheme: str) -> torch.dtype:
+    return torch.int8 if scheme in SIGNED_SCHEMES else torch.uint8
+
+
+def check_params(like: torch.Tensor, dtype: torch.dtype, scheme: str, bits: int,
+                 p0: torch.Tensor, p1: Optional[torch.Tensor]) -> Tuple[int, torch.Tensor]:
+    """Validates scheme parameters; returns (groups, p0 as [G] or [G, K])."""
+    check_scheme(scheme)
+    if like.dim() == 0 or like.numel() == 0:
+        raise ValueError("w must be a non-empty tensor with at least one dimension, "
+                         f"got shape {tuple(like.shape)}")
+    name = _P0_NAME[scheme]
+    if p0.dtype != dtype:
+        raise TypeError(f"{name} must be {dtype}, got {p0.dtype}")
+    if p0.device != like.device:
+        raise ValueError(f"{name} is on {p0.device} but the input is on {like.device}")
+    data = not p0.is_meta
+    if scheme == "codebook":
+        check_bits(bits, 1, 8, "the codebook scheme")
+        cb = p0.unsqueeze(0) if p0.dim() == 1 else p0
+        if cb.dim() != 2:
+            raise ValueError(f"codebook must be [K] or [groups, K], got shape {tuple(p0.shape)}")
+        K = cb.shape[1]
+        if not 2 <= K <= 2 ** bits:
+            raise ValueError(f"codebook must have between 2 and 2^bits = {2 ** bits} values, got {K}")
+        if data and not bool(torch.isfinite(cb).all()):
+            raise ValueError("codebook must be finite")
+        if data and not bool((cb[:, 1:] > cb[:, :-1]).all()):
+            raise ValueError("codebook must be strictly increasing (sorted, no duplicates)")
+        p = cb
+    else:
+        check_bits(bits, 2, 8, f"the {scheme} scheme")
+        if p0.dim() != 1:
+            raise ValueError(f"{name} must be 1-D [groups], got shape {tuple(p0.shape)}")
+        p = p0
+        if data and not bool((torch.isfinite(p) & (p > 0)).all()):
+            raise ValueError(f"{name} must be positive and finite")
+        if data and scheme == "pow2" and not bool((torch.frexp(p)[0] == 0.5).all()):
+            raise ValueError("max_level must be a power of two")
+    groups = p.shape[0]
+    if groups < 1 or like.shape[0] % groups != 0:
+        raise ValueError(f"{name} has {groups} groups but w.size(0) = {like.shape[0]} "
+                         "is not a multiple of it")
+    if scheme == "asymmetric":
+        if p1 is None:
+            raise ValueError("the asymmetric scheme needs zero_point (p1)")
+        if p1.dtype != torch.int32:
+            raise TypeError(f"zero_point must be int32, got {p1.dtype}")
+        if p1.dim() != 1 or p1.numel() != groups:
+            raise ValueError(f"zero_point must have shape [{groups}], got {tuple(p1.shape)}")
+        if not p1.is_meta and not bool(((p1 >= 0) & (p1 < 2 ** bits)).all()):
+            raise ValueError(f"zero_point must be in [0, {2 ** bits - 1}]")
+    elif p1 is not None:
+        raise ValueError("p1 is only used by the asymmetric scheme")
+    return groups, p

@@ -1,0 +1,138 @@
+"""Reference of torch.ops.lowbit.qparams: step sizes and ranges per group.
+
+The L2 step follows the same algorithm as cpp/kernels/qstep.cpp but always on the exact
+sorted data (the kernel summarizes groups above 2048 values with a histogram):
+grid of 1000 steps, Lloyd iterations from the three best local minima, then the
+finalists and one more Lloyd step each compared exactly in the weight dtype.
+"""
+from typing import List
+
+import torch
+
+from ._checks import check_bits, check_finite, check_scheme, check_weight
+from .quantize import MAX_EXP, round_half_away, round_log2
+
+# L2-optimal step / sigma of a unit Gaussian, b = 2..8 (mirrors cpp/kernels/params.cpp).
+GAUSSIAN_STEP = {2: 1.22401, 3: 0.65077, 4: 0.35341, 5: 0.19325, 6: 0.10549, 7: 0.05726,
+                 8: 0.03087}
+GRID = 1000
+STARTS = 3
+LLOYD_ITERS = 30
+
+
+def _moments(a: torch.Tensor, S1: torch.Tensor, D: torch.Tensor, L: int):
+    """Sum k|w| and sum k^2 for steps D [m] on sorted |w| a (float64), S1 its prefix sums."""
+    n = a.numel()
+    k = torch.arange(1, L + 1, dtype=torch.float64)
+    lo = torch.searchsorted(a, (k - 0.5)[None, :] * D[:, None])          # first index of level k
+    hi = torch.cat([lo[:, 1:], torch.full((D.numel(), 1), n, dtype=lo.dtype)], 1)
+    return (k * (S1[hi] - S1[lo])).sum(1), (k * k * (hi - lo).to(torch.float64)).sum(1)
+
+
+def _exact_error(x: torch.Tensor, D: torch.Tensor, L: int, sumsq: float):
+    """Sk1, Sk2 and E computed with the quantizer's own arithmetic in x's dtype."""
+    Dt = D.to(x.dtype)[:, None]
+    k = torch.clamp(torch.floor(x.abs()[None, :] / Dt + 0.5), max=L).to(torch.float64)
+    a = x.abs().to(torch.float64)[None, :]
+    Sk1, Sk2 = (k * a).sum(1), (k * k).sum(1)
+    Dd = Dt[:, 0].to(torch.float64)
+    return Sk1, Sk2, sumsq - 2 * Dd * Sk1 + Dd * Dd * Sk2
+
+
+def qstep_l2_group(x: torch.Tensor, bits: int) -> float:
+    L = 2 ** (bits - 1) - 1
+    a = torch.sort(x.abs().to(torch.float64)).values
+    maxabs = float(a[-1])
+    if maxabs == 0:
+        return 1.0
+    sumsq = float((a * a).sum())
+    S1 = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(a, 0)])
+    D_hi = maxabs / (L - 0.5)
+    D = D_hi * torch.arange(1, GRID + 1, dtype=torch.float64) / GRID
+    Sk1, Sk2 = _moments(a, S1, D, L)
+    E = sumsq - 2 * D * Sk1 + D * D * Sk2
+    Ep = torch.cat([torch.tensor([float("inf")], dtype=torch.float64), E,
+                    torch.tensor([float("inf")], dtype=torch.float64)])
+    is_min = (E <= Ep[:-2]) & (E <= Ep[2:])
+    idx = torch.nonzero(is_min).flatten()
+    idx = idx[torch.argsort(E[idx], stable=True)][:STARTS]
+    cands = []
+    for j in idx.tolist():
+        d, best = float(D[j]), float(E[j])
+        for _ in range(LLOYD_ITERS):
+            s1, s2 = _moments(a, S1, torch.tensor([d], dtype=torch.float64), L)
+            if float(s2) <= 0:
+                break
+            dn = float(s1) / float(s2)
+            s1n, s2n = _moments(a, S1, torch.tensor([dn], dtype=torch.float64), L)
+            en = sumsq - 2 * dn * float(s1n) + dn * dn * float(s2n)
+            if not en < best or dn == d:
+                break
+            d, best = dn, en
+        cands.append(d)
+    fallback = torch.tensor([D_hi], dtype=torch.float64).to(x.dtype)
+    if not fallback[0] > 0:  # subnormal group: max|w| itself is positive in x's dtype
+        fallback = torch.tensor([maxabs], dtype=torch.float64).to(x.dtype)
+    cand = torch.cat([fallback, torch.tensor(cands, dtype=torch.float64).to(x.dtype)])
+    cand = cand[cand > 0]
+    best_D, best_E = float(cand[0]), float("inf")
+    for _ in range(2):
+        Sk1, Sk2, Ex = _exact_error(x, cand, L, sumsq)
+        for c in range(cand.numel()):
+            if float(Ex[c]) < best_E:
+                best_E, best_D = float(Ex[c]), float(cand[c])
+        nxt = (Sk1 / Sk2).to(x.dtype)
+        cand = nxt[(Sk2 > 0) & (nxt > 0)]
+    return best_D
+
+
+def _positive_step(step: torch.Tensor, maxabs: torch.Tensor) -> torch.Tensor:
+    """1 for all-zero groups; max|w| where the rule underflowed (subnormal groups)."""
+    step = torch.where(step > 0, step, maxabs)
+    return torch.where(maxabs > 0, step, torch.ones_like(step))
+
+
+def qparams(w: torch.Tensor, scheme: str, bits: int, groups: int, method: str) -> List[torch.Tensor]:
+    check_weight(w)
+    check_scheme(scheme)
+    if scheme == "codebook":
+        raise ValueError("qparams does not choose codebooks; pass sorted values (e.g. from VBQ)")
+    check_bits(bits, 2, 8, "qparams")
+    if not isinstance(groups, int) or groups < 1 or w.shape[0] % groups != 0:
+        raise ValueError(f"groups must divide w.size(0) = {w.shape[0]}, got {groups}")
+    allowed = {"symmetric": ("l2", "maxabs", "meanstd"), "asymmetric": ("minmax",),
+               "pow2": ("maxabs",)}[scheme]
+    if method not in allowed:
+        raise ValueError(f"method for {scheme!r} must be one of {allowed}, got {method!r}")
+    if w.is_meta:
+        shapes = [torch.empty(groups, dtype=w.dtype, device=w.device)]
+        if scheme == "asymmetric":
+            shapes.append(torch.empty(groups, dtype=torch.int32, device=w.device))
+        return shapes
+    check_finite(w)
+    x = w.reshape(groups, -1)
+    if scheme == "symmetric":
+        L = 2 ** (bits - 1) - 1
+        m = x.abs().amax(1)
+        if method == "maxabs":
+            step = _positive_step(m / L, m)
+        elif method == "meanstd":
+            rms = torch.sqrt((x.to(torch.float64) ** 2).sum(1) / x.shape[1])
+            step = _positive_step((GAUSSIAN_STEP[bits] * rms).to(w.dtype), m)
+        else:
+            step = torch.tensor([qstep_l2_group(x[g], bits) for g in range(groups)],
+                                dtype=torch.float64).to(w.dtype)
+        return [step.to(w.device)]
+    if scheme == "asymmetric":
+        qmax = 2 ** bits - 1
+        lo = torch.clamp(x.amin(1), max=0)
+        hi = torch.clamp(x.amax(1), min=0)
+        s = (hi - lo) / qmax
+        s = torch.where(s > 0, s, torch.ones_like(s))
+        zp = torch.clamp(round_half_away(-lo / s), 0, qmax).to(torch.int32)
+        return [s, zp]
+    m = x.abs().amax(1)
+    e = torch.where(m > 0, round_log2(torch.where(m > 0, m, torch.ones_like(m))),
+                    torch.zeros_like(m, dtype=torch.int32))
+    e = torch.clamp(e, max=MAX_EXP[w.dtype]).to(torch.float64)
+    return [torch.ldexp(torch.ones_like(m, dtype=torch.float64), e).to(w.dtype)]

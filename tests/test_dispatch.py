@@ -1,0 +1,95 @@
+"""Devices and dispatch: native kernels on CPU, the PyTorch references registered for
+every other device, TorchScript, threads and the GIL."""
+import threading
+import time
+
+import pytest
+import torch
+
+import lowbit as lb
+from lowbit import ops
+
+
+def test_cpu_is_native_and_fallback_registered():
+    for name in ("quantize", "fake_quant", "qparams", "pack"):
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"lowbit::{name}", "CPU")
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"lowbit::{name}", "CompositeExplicitAutograd")
+    # the STE's autograd rule is registered once for the Autograd alias: every device
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("lowbit::ste_fake_quant", "Autograd")
+
+
+def test_meta_device_goes_through_the_reference():
+    w = torch.empty(16, 8, device="meta")
+    step = torch.empty(16, device="meta")
+    assert ops.fake_quant(w, "symmetric", 4, step).shape == (16, 8)
+    assert ops.quantize(w, "symmetric", 4, step).dtype == torch.int8
+    assert ops.quantize(w, "codebook", 3, torch.empty(2, 8, device="meta")).dtype == torch.uint8
+    assert ops.ste_fake_quant(w, "pow2", 4, step).device.type == "meta"
+    scale, zp = ops.qparams(w, "asymmetric", 4, 16, "minmax")
+    assert scale.shape == (16,) and zp.dtype == torch.int32
+    assert ops.pack(torch.empty(9, dtype=torch.int8, device="meta"), 3).shape == (4,)
+    with pytest.raises(ValueError, match="bits must be in"):  # checks still run on meta
+        ops.fake_quant(w, "symmetric", 12, step)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_uses_reference_and_matches_cpu():
+    w = torch.randn(32, 64)
+    qp = lb.calibrate(w, "symmetric", 3, "channel")
+    cpu = lb.fake_quantize(w, qp)
+    gpu = lb.fake_quantize(w.cuda(), qp.to("cuda"))
+    torch.testing.assert_close(gpu.cpu(), cpu)
+
+
+def test_torchscript_can_call_the_ops():
+    @torch.jit.script
+    def f(w: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        return torch.ops.lowbit.fake_quant(w, "symmetric", 4, step, None)
+
+    w, step = torch.randn(10), torch.tensor([0.1])
+    assert torch.equal(f(w, step), ops.fake_quant(w, "symmetric", 4, step))
+
+
+def test_thread_count_default_and_override():
+    import os
+    default = lb.get_num_threads()
+    expected = int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS") else len(os.sched_getaffinity(0))
+    assert default == expected
+    w = torch.randn(512, 1024)
+    step = lb.qstep(w, 4, "channel")
+    lb.set_num_threads(1)
+    try:
+        assert lb.get_num_threads() == 1
+        assert torch.equal(lb.qstep(w, 4, "channel"), step)
+    finally:
+        lb.set_num_threads(0)
+    assert lb.get_num_threads() == default
+    with pytest.raises(TypeError):
+        lb.set_num_threads(1.5)
+
+
+def test_gil_is_released_during_native_work():
+    w = torch.randn(1 << 23)
+    progress = []
+    done = threading.Event()
+
+    def python_work():
+        while not done.is_set():
+            progress.append(1)
+
+    t = threading.Thread(target=python_work)
+    t.start()
+    time.sleep(0.01)
+    before = len(progress)
+    lb.qstep(w, 4)  # long native call
+    during = len(progress) - before
+    done.set()
+    t.join()
+    assert during > 0  # the Python thread ran while the kernel worked
+
+
+def test_isa_switch_validates():
+    with pytest.raises(ValueError, match="isa must be"):
+        lb.set_kernel_isa("sse9")
+    lb.set_kernel_isa("auto")
+    assert lb.kernel_isa() in ("avx2", "generic")
