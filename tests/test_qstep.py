@@ -79,7 +79,7 @@ def test_l2_step_matches_reference_algorithm(dtype, isa):
         ref = R.qparams(w, "symmetric", bits, 12, "l2")[0]
         for g in range(12):
             e_ours, e_ref = l2_error(w[g], float(ours[g]), bits), l2_error(w[g], float(ref[g]), bits)
-            assert e_ours <= e_ref * (1 + 1e-9) + 1e-30
+            assert e_ours <= e_ref * (1 + 1e-6) + 1e-30  # error sums round at ~1e-7
 
 
 def test_l2_step_on_gaussian_matches_meanstd_constant():

@@ -1,9 +1,9 @@
 """Reference of torch.ops.lowbit.qparams: step sizes and ranges per group.
 
 The L2 step follows the same algorithm as cpp/kernels/qstep.cpp but always on the exact
-sorted data (the kernel summarizes groups above 2048 values with a histogram):
-grid of 1000 steps, Lloyd iterations from the three best local minima, then the
-finalists and one more Lloyd step each compared exactly in the weight dtype.
+sorted data (the kernel summarizes large groups with a histogram and then certifies its
+answer against the grid): grid of 1000 steps, Lloyd iterations from the three best local
+minima, the finalists compared exactly in the weight dtype.
 """
 from typing import List
 
@@ -76,13 +76,10 @@ def qstep_l2_group(x: torch.Tensor, bits: int) -> float:
     cand = torch.cat([fallback, torch.tensor(cands, dtype=torch.float64).to(x.dtype)])
     cand = cand[cand > 0]
     best_D, best_E = float(cand[0]), float("inf")
-    for _ in range(2):
-        Sk1, Sk2, Ex = _exact_error(x, cand, L, sumsq)
-        for c in range(cand.numel()):
-            if float(Ex[c]) < best_E:
-                best_E, best_D = float(Ex[c]), float(cand[c])
-        nxt = (Sk1 / Sk2).to(x.dtype)
-        cand = nxt[(Sk2 > 0) & (nxt > 0)]
+    _, _, Ex = _exact_error(x, cand, L, sumsq)
+    for c in range(cand.numel()):
+        if float(Ex[c]) < best_E:
+            best_E, best_D = float(Ex[c]), float(cand[c])
     return best_D
 
 
