@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <cmath>
 #include <vector>
 
@@ -43,7 +44,7 @@ constexpr int kStarts = 3;
 constexpr int kLloydIters = 30;  // refinement only: the guarantee comes from the grid
 
 // Histogram bins for L levels a side: the certification gap shrinks like (L / bins)^2.
-int64_t bins_for(int L) { return std::min<int64_t>(65536, std::max<int64_t>(4096, 256 * L)); }
+int64_t bins_for(int L) { return std::min<int64_t>(65536, std::max<int64_t>(4096, 128 * L)); }
 
 // |w| of one group as ordered "units" (sorted values, or histogram bins) with prefix
 // sums, so that the error of any step follows from L + 1 index look-ups.
@@ -85,19 +86,58 @@ struct Summary {
     moments(D, L, a, b);
     return S2 - 2 * D * a + D * D * b;
   }
-  // Upper bound on how much error() can exceed the exact error at step D: at most one
-  // bin straddles each boundary, and moving a value across it costs <= 2 D h.
+  // Upper bound on how much error() can exceed the exact error at step D. Only the bin
+  // [lo, hi) holding a boundary m is split wrongly: it goes wholly up when its mean mu
+  // >= m, and each value a < m left behind costs 2 D (m - a). That sum is convex in
+  // every value, so with c values of mean mu it peaks with the values at lo and hi:
+  // 2 D c (hi - mu)(m - lo) / (hi - lo), and symmetrically when the bin goes down.
   double gap(double D, int L) const {
     if (!hist) return 0;
     double g = 0;
     for (int k = 1; k <= L; ++k) {
-      const double b = (k - 0.5) * D / h;
+      const double m = (k - 0.5) * D, b = m / h;
       if (!(b < double(units()))) break;
-      g += count(size_t(b));
+      const size_t i = size_t(b);
+      const double c = count(i);
+      if (c == 0) continue;
+      // bin edges widened for the rounding of the bin index
+      const double lo = i * h * (1 - 1e-12), hi = (i + 1) * h * (1 + 1e-12), mu = val[i];
+      g += val[i] >= m ? c * (hi - mu) * std::max(0.0, m - lo) / (hi - lo)
+                       : c * (mu - lo) * std::max(0.0, hi - m) / (hi - lo);
     }
-    return g * 2 * D * h * (1 + 1e-9);  // widened a little for rounding in the bin index
+    return 2 * D * g * (1 + 1e-9);
   }
 };
+
+// |w| sorted ascending, as doubles. Non-negative floats order like their bit patterns,
+// so float groups take a three-pass LSD radix sort on 11-bit digits.
+inline void sorted_abs(const double* w, int64_t n, std::vector<double>& out) {
+  out.resize(n);
+  for (int64_t i = 0; i < n; ++i) out[i] = std::abs(w[i]);
+  std::sort(out.begin(), out.end());
+}
+
+inline void sorted_abs(const float* w, int64_t n, std::vector<double>& out) {
+  std::vector<uint32_t> a(n), b(n);
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, w + i, 4);
+    a[i] = bits & 0x7fffffffu;
+  }
+  for (int shift = 0; shift < 32; shift += 11) {
+    uint32_t count[2049] = {0};
+    for (int64_t i = 0; i < n; ++i) ++count[((a[i] >> shift) & 2047) + 1];
+    for (int d = 0; d < 2048; ++d) count[d + 1] += count[d];
+    for (int64_t i = 0; i < n; ++i) b[count[(a[i] >> shift) & 2047]++] = a[i];
+    a.swap(b);
+  }
+  out.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    float f;
+    std::memcpy(&f, &a[i], 4);
+    out[i] = f;
+  }
+}
 
 template <class T>
 void build_summary(const T* w, int64_t n, double maxabs, double sumsq, int L, int nt,
@@ -106,9 +146,7 @@ void build_summary(const T* w, int64_t n, double maxabs, double sumsq, int L, in
   const int64_t B = bins_for(L);
   s.hist = n > B;
   if (!s.hist) {  // exact: every value its own unit
-    s.val.resize(n);
-    for (int64_t i = 0; i < n; ++i) s.val[i] = std::abs(double(w[i]));
-    std::sort(s.val.begin(), s.val.end());
+    sorted_abs(w, n, s.val);
     s.C.resize(n + 1);
     s.S1.resize(n + 1);
     s.C[0] = s.S1[0] = 0;
@@ -165,26 +203,40 @@ void build_summary(const T* w, int64_t n, double maxabs, double sumsq, int L, in
 
 double grid_step(double maxabs, int L, int j) { return maxabs / (L - 0.5) * j / kGrid; }
 
-// E[j] on the grid (j = 1..kGrid). Boundaries only move up as D grows, so exact
-// summaries advance one pointer per level instead of searching.
+// E[j] on the grid (j = 1..kGrid), with b_k = below((k - 1/2) D) and N units:
+//   sum k|w| = L S1[N] - sum_k S1[b_k],   sum k^2 = L^2 C[N] - sum_k (2k - 1) C[b_k].
+// Boundaries only move up as D grows, so exact summaries advance one pointer per level.
 void grid_errors(const Summary& s, double maxabs, int L, std::vector<double>& E) {
   E.assign(kGrid + 2, INFINITY);
+  const size_t N = s.units();
+  const double S1N = s.S1[N], CN = s.C[N];
   std::vector<size_t> b(L + 1, 0);
   for (int j = 1; j <= kGrid; ++j) {
     const double D = grid_step(maxabs, L, j);
-    for (int k = 1; k <= L; ++k) {
+    double sum_s1 = 0, sum_c = 0;
+    size_t prev = 0;
+    int k = 1;
+    for (; k <= L; ++k) {
       const double m = (k - 0.5) * D;
+      size_t p;
       if (s.hist) {
-        b[k] = s.below(m);
+        p = s.below(m);
       } else {
-        size_t p = std::max(b[k], k > 1 ? b[k - 1] : size_t(0));
-        while (p < s.units() && s.val[p] < m) ++p;
-        b[k] = p;
+        p = std::max(b[k], prev);
+        while (p < N && s.val[p] < m) ++p;
       }
+      b[k] = prev = p;
+      if (p == N) break;  // this level and every one above hold nothing
+      sum_s1 += s.S1[p];
+      sum_c += (2.0 * k - 1) * s.C[p];
     }
-    double a, c;
-    s.moments(b, L, a, c);
-    E[j] = s.S2 - 2 * D * a + D * D * c;
+    if (k <= L) {  // levels k..L: b = N
+      sum_s1 += (L - k + 1) * S1N;
+      sum_c += (double(L) * L - double(k - 1) * (k - 1)) * CN;
+      for (int r = k + 1; r <= L; ++r) b[r] = N;
+    }
+    const double Sk1 = L * S1N - sum_s1, Sk2 = double(L) * L * CN - sum_c;
+    E[j] = s.S2 - 2 * D * Sk1 + D * D * Sk2;
   }
 }
 
@@ -301,6 +353,7 @@ T solve_group(const T* w, int64_t n, const Stats& st, int L, int nt, Summary& s)
   const double t_summary = debug ? ms() : 0;
   std::vector<double> gridE;
   grid_errors(s, st.maxabs, L, gridE);
+  const double t_grid = debug ? ms() : 0;
   // The no-clipping step is always a candidate; for subnormal groups it may underflow,
   // then max|w| itself (positive in T) stands in.
   T fallback = T(grid_step(st.maxabs, L, kGrid));
@@ -308,6 +361,7 @@ T solve_group(const T* w, int64_t n, const Stats& st, int L, int nt, Summary& s)
   std::vector<T> cand{fallback};
   for (double D : finalists(s, st.maxabs, L, gridE))
     if (T(D) > T(0)) cand.push_back(T(D));
+  const double t_lloyd = debug ? ms() : 0;
   T best_D = fallback;
   double best_E = INFINITY;
   // Exact errors of the candidates; keeps the best.
@@ -327,8 +381,10 @@ T solve_group(const T* w, int64_t n, const Stats& st, int L, int nt, Summary& s)
   }
   if (!contenders.empty()) evaluate(contenders);
   if (debug)
-    std::fprintf(stderr, "qstep n=%lld L=%d hist=%d: summary %.1f ms, total %.1f ms, %zu contenders\n",
-                 (long long)n, L, int(s.hist), t_summary, ms(), contenders.size());
+    std::fprintf(stderr,
+                 "qstep n=%lld L=%d hist=%d: summary %.2f, grid %.2f, lloyd %.2f, total %.2f ms, "
+                 "%zu contenders\n",
+                 (long long)n, L, int(s.hist), t_summary, t_grid, t_lloyd, ms(), contenders.size());
   return best_D;
 }
 

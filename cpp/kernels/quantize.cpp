@@ -2,8 +2,14 @@
 // pass, plus their dequantizers. Loops are written for the auto-vectorizer: no calls,
 // no early exits; a non-finite weight only raises a flag that the caller checks.
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #include "lowbit/common.h"
 #include "lowbit/isa.h"
@@ -163,10 +169,52 @@ bool codebook_range(const T* w, int64_t b, int64_t e, const CodebookGroup<T>& cg
 
 }  // namespace
 
+#ifdef __AVX2__
+// Fake quant only, float: the STE's forward on every training step. Outputs larger than
+// the caches are written with non-temporal stores, which skip reading the destination
+// lines first (a third of the memory traffic), as large memcpy does.
+bool sym_fq_range_avx2(const float* w, int64_t b, int64_t e, float D, int L, float* fq,
+                       bool stream) {
+  const __m256 vD = _mm256_set1_ps(D), half = _mm256_set1_ps(0.5f), vL = _mm256_set1_ps(float(L));
+  const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
+  __m256 bad = _mm256_setzero_ps();
+  int64_t i = b;
+  if (stream)  // scalar head up to a 32-byte aligned output address
+    for (; i < e && (reinterpret_cast<uintptr_t>(fq + i) & 31) != 0; ++i)
+      if (sym_range<float>(w, i, i + 1, D, L, nullptr, fq, nullptr)) bad = _mm256_set1_ps(1);
+  for (; i + 8 <= e; i += 8) {
+    const __m256 x = _mm256_loadu_ps(w + i);
+    const __m256 a = _mm256_and_ps(x, absmask);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, fmax, _CMP_NLE_UQ));  // NaN or Inf
+    const __m256 t = _mm256_min_ps(_mm256_add_ps(_mm256_div_ps(a, vD), half), vL);
+    const __m256 mag = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvttps_epi32(t)), vD);
+    const __m256 out = _mm256_or_ps(mag, _mm256_andnot_ps(absmask, x));  // sign of w
+    if (stream)
+      _mm256_stream_ps(fq + i, out);
+    else
+      _mm256_storeu_ps(fq + i, out);
+  }
+  if (stream) _mm_sfence();
+  const bool tail_bad = sym_range<float>(w, i, e, D, L, nullptr, fq, nullptr);
+  return tail_bad || _mm256_movemask_ps(bad) != 0;
+}
+#endif
+
 template <class T>
 bool sym_quantize(const T* w, int64_t groups, int64_t gsize, const T* step, int bits,
                   int8_t* codes, T* fq, bool* mask) {
   const int L = (1 << (bits - 1)) - 1;
+#ifdef __AVX2__
+  if constexpr (std::is_same_v<T, float>) {
+    if (fq && !codes && !mask) {
+      const bool stream = groups * gsize * int64_t(sizeof(float)) >= (int64_t(8) << 20);
+      return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
+        return sym_fq_range_avx2(w, b, e, step[g], L, fq, stream);
+      });
+    }
+  }
+#endif
   return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
     return sym_range(w, b, e, step[g], L, codes, fq, mask);
   });
