@@ -54,7 +54,7 @@ bool affine_params(const T* w, int64_t groups, int64_t gsize, int bits, T* scale
   const int qmax = (1 << bits) - 1;
   for (int64_t g = 0; g < groups; ++g) {
     const T lo = std::min(T(st[g].minv), T(0)), hi = std::max(T(st[g].maxv), T(0));
-    T s = (hi - lo) / T(qmax);
+    T s = hi / T(qmax) - lo / T(qmax);  // (hi - lo) / qmax without overflowing hi - lo
     if (!(s > T(0))) s = T(1);
     const T z = round_half_away(-lo / s);
     scale[g] = s;

@@ -124,7 +124,7 @@ def qparams(w: torch.Tensor, scheme: str, bits: int, groups: int, method: str) -
         qmax = 2 ** bits - 1
         lo = torch.clamp(x.amin(1), max=0)
         hi = torch.clamp(x.amax(1), min=0)
-        s = (hi - lo) / qmax
+        s = hi / qmax - lo / qmax  # (hi - lo) / qmax without overflowing hi - lo
         s = torch.where(s > 0, s, torch.ones_like(s))
         zp = torch.clamp(round_half_away(-lo / s), 0, qmax).to(torch.int32)
         return [s, zp]
