@@ -93,3 +93,13 @@ def test_isa_switch_validates():
         lb.set_kernel_isa("sse9")
     lb.set_kernel_isa("auto")
     assert lb.kernel_isa() in ("avx2", "generic")
+
+
+def test_import_fails_loudly_on_a_torch_mismatch():
+    import subprocess
+    import sys
+    code = "import torch; torch.__version__ = '0.0.1'; import lowbit"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "was built against torch" in proc.stderr and "0.0.1" in proc.stderr
+    assert "make setup" not in proc.stderr and "./dev setup" in proc.stderr

@@ -40,6 +40,7 @@ LOWBIT_ISA_BEGIN
 namespace {
 
 constexpr int kGrid = 1000;
+constexpr int64_t kExactMax = 1024;  // groups up to this size are sorted, not binned
 constexpr int kStarts = 3;
 constexpr int kLloydIters = 30;  // refinement only: the guarantee comes from the grid
 
@@ -143,8 +144,11 @@ template <class T>
 void build_summary(const T* w, int64_t n, double maxabs, double sumsq, int L, int nt,
                    Summary& s) {
   s.S2 = sumsq;
-  const int64_t B = bins_for(L);
-  s.hist = n > B;
+  // Up to kExactMax values: sort (exact summary). Above: a histogram of at most n / 2
+  // bins, so that filling it costs less than sorting; the certification keeps the
+  // answer exact either way.
+  const int64_t B = std::min(bins_for(L), std::max(kExactMax / 2, n / 2));
+  s.hist = n > kExactMax;
   if (!s.hist) {  // exact: every value its own unit
     sorted_abs(w, n, s.val);
     s.C.resize(n + 1);
@@ -160,7 +164,7 @@ void build_summary(const T* w, int64_t n, double maxabs, double sumsq, int L, in
   const double inv = double(B) / maxabs;
   // Per-thread histograms, each split in kWays interleaved copies so that neighbouring
   // values falling in the same bin do not wait on each other's store; merged below.
-  constexpr int kWays = 4;
+  const int kWays = n >= (int64_t(1) << 16) ? 4 : 1;  // interleaving pays on long runs only
   constexpr int64_t kBlock = 1024;
   const size_t parts = size_t(nt) * kWays;
   std::vector<uint32_t> cnt(parts * B, 0);  // a part sees < 2^32 values: groups are split

@@ -1,7 +1,7 @@
 """Loads lowbit._C (which registers torch.ops.lowbit.*) or explains why it cannot."""
 import torch
 
-_HOW_TO_BUILD = ("Build it with `make setup` (or `pip install --no-build-isolation -e .` "
+_HOW_TO_BUILD = ("Rebuild it with `./dev setup` (or `pip install --no-build-isolation -e .` "
                  "in a venv that sees this torch) from the lowbit source tree.")
 
 try:
