@@ -7,9 +7,14 @@
     packed.nbytes                            # what it really costs
 """
 from . import ops, reference
+from .config import LayerConfig, QuantConfig
+from .hooks import (attach, detach, freeze, quantized_weights, set_bits, step_history, targets,
+                    update_steps)
 from .packed import PackedTensor
 from .quant import (GRANULARITIES, QParams, calibrate, codebook, dequantize, fake_quantize,
                     num_groups, qstep, quantize, ste_quantize)
+from .retrain import retrain
+from .schedules import Adaptive, AdaptiveGradual, Conventional, Direct, Gradual, Schedule, search_steps
 from .threads import get_num_threads, kernel_isa, set_kernel_isa, set_num_threads
 
 __version__ = "0.1.0"
@@ -18,4 +23,7 @@ __all__ = [
     "QParams", "calibrate", "codebook", "qstep", "quantize", "dequantize", "fake_quantize",
     "ste_quantize", "num_groups", "GRANULARITIES", "PackedTensor", "ops", "reference",
     "get_num_threads", "set_num_threads", "kernel_isa", "set_kernel_isa", "__version__",
+    "QuantConfig", "LayerConfig", "attach", "detach", "freeze", "update_steps", "set_bits",
+    "step_history", "quantized_weights", "targets", "retrain", "Schedule", "Direct",
+    "Conventional", "Adaptive", "Gradual", "AdaptiveGradual", "search_steps",
 ]

@@ -1,0 +1,126 @@
+"""QuantConfig: what `lowbit.attach` quantizes and how, with per-layer overrides."""
+import fnmatch
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+from .quant import DEFAULT_METHOD, GRANULARITIES
+from .reference._checks import SCHEMES
+
+_STEP_RULES = {"symmetric": ("l2", "maxabs", "meanstd"), "asymmetric": ("minmax",),
+               "pow2": ("maxabs",), "codebook": ()}
+_OVERRIDABLE = ("bits", "scheme", "granularity", "groups", "step", "codebook", "clip_grad")
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """The resolved quantizer of one weight tensor."""
+    bits: int
+    scheme: str
+    granularity: str
+    groups: Optional[int]
+    step: str
+    codebook: Optional[Tuple[float, ...]]
+    clip_grad: bool
+
+
+@dataclass
+class QuantConfig:
+    """How to quantize a model's weights.
+
+    bits, scheme, granularity, groups, step: the quantizer of every weight (see
+        `lowbit.calibrate`); step is the step-size rule ('l2', 'maxabs', 'meanstd' for
+        symmetric; defaults to the scheme's usual rule).
+    codebook: sorted values for scheme='codebook'.
+    clip_grad: zero the straight-through gradient where the quantizer saturates.
+    quantize_output: also quantize the output layer (the last Linear / Conv / RNN in
+        the model's module order). Off by default, as in papers 000-002.
+    quantize_bias: also quantize biases (per tensor, same scheme). Off by default.
+    overrides: {pattern: {field: value}} for weights whose module name, or
+        'module.param' name (e.g. 'lstm.weight_hh_l0'), matches the glob pattern.
+        Later patterns win. Each pattern must match something.
+    skip: glob patterns of modules or weights left float. Each must match something.
+    """
+    bits: int = 4
+    scheme: str = "symmetric"
+    granularity: str = "tensor"
+    groups: Optional[int] = None
+    step: Optional[str] = None
+    codebook: Optional[Sequence[float]] = None
+    clip_grad: bool = False
+    quantize_output: bool = False
+    quantize_bias: bool = False
+    overrides: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    skip: Sequence[str] = ()
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        _check_layer_fields(self.bits, self.scheme, self.granularity, self.groups, self.step,
+                            self.codebook, "QuantConfig")
+        if not isinstance(self.overrides, dict):
+            raise TypeError(f"overrides must be a dict of pattern -> fields, got {type(self.overrides).__name__}")
+        for pattern, values in self.overrides.items():
+            if not isinstance(values, dict):
+                raise TypeError(f"overrides[{pattern!r}] must be a dict, got {type(values).__name__}")
+            unknown = set(values) - set(_OVERRIDABLE)
+            if unknown:
+                raise ValueError(f"overrides[{pattern!r}] has unknown fields {sorted(unknown)}; "
+                                 f"allowed: {list(_OVERRIDABLE)}")
+            merged = self._base()
+            merged.update(values)
+            _check_layer_fields(merged["bits"], merged["scheme"], merged["granularity"],
+                                merged["groups"], merged["step"], merged["codebook"],
+                                f"overrides[{pattern!r}]")
+        if isinstance(self.skip, str):
+            raise TypeError("skip must be a list of patterns, not a single string")
+
+    def _base(self) -> Dict[str, Any]:
+        return {"bits": self.bits, "scheme": self.scheme, "granularity": self.granularity,
+                "groups": self.groups, "step": self.step, "codebook": self.codebook,
+                "clip_grad": self.clip_grad}
+
+    def skips(self, module_name: str, param: str) -> bool:
+        return any(_matches(p, module_name, param) for p in self.skip)
+
+    def resolve(self, module_name: str, param: str) -> LayerConfig:
+        """The quantizer of `module_name.param`, overrides applied."""
+        values = self._base()
+        for pattern, override in self.overrides.items():
+            if _matches(pattern, module_name, param):
+                values.update(override)
+        if values["step"] is None:
+            values["step"] = DEFAULT_METHOD.get(values["scheme"], "")
+        if values["codebook"] is not None:
+            values["codebook"] = tuple(float(v) for v in values["codebook"])
+        return LayerConfig(**values)
+
+    def with_bits(self, bits: int) -> "QuantConfig":
+        return replace(self, bits=bits)
+
+
+def _matches(pattern: str, module_name: str, param: str) -> bool:
+    return fnmatch.fnmatchcase(module_name, pattern) or fnmatch.fnmatchcase(f"{module_name}.{param}", pattern)
+
+
+def _check_layer_fields(bits, scheme, granularity, groups, step, codebook, where) -> None:
+    if scheme not in SCHEMES:
+        raise ValueError(f"{where}: scheme must be one of {SCHEMES}, got {scheme!r}")
+    lo = 1 if scheme == "codebook" else 2
+    if not isinstance(bits, int) or isinstance(bits, bool) or not lo <= bits <= 8:
+        raise ValueError(f"{where}: bits must be in [{lo}, 8] for the {scheme} scheme, got {bits!r}")
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"{where}: granularity must be one of {GRANULARITIES}, got {granularity!r}")
+    if granularity == "group" and (not isinstance(groups, int) or groups < 1):
+        raise ValueError(f"{where}: granularity='group' needs groups >= 1, got {groups!r}")
+    if step is not None and step not in _STEP_RULES[scheme]:
+        raise ValueError(f"{where}: step for the {scheme} scheme must be one of "
+                         f"{_STEP_RULES[scheme]}, got {step!r}")
+    if scheme == "codebook":
+        if codebook is None or len(codebook) < 2 or len(codebook) > 2 ** bits:
+            raise ValueError(f"{where}: scheme='codebook' needs 2..2^bits sorted values in codebook=")
+        if any(b <= a for a, b in zip(codebook, list(codebook)[1:])):
+            raise ValueError(f"{where}: codebook must be strictly increasing")
+
+
+CONFIG_FIELDS = tuple(f.name for f in fields(QuantConfig))
