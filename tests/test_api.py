@@ -11,9 +11,10 @@ from lowbit import reference as R
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_readme_quickstart_runs():
+@pytest.mark.parametrize("section", ["## Quickstart", "## Retraining from your own training loop"])
+def test_readme_examples_run(section):
     text = (ROOT / "README.md").read_text()
-    block = re.search(r"## Quickstart\s+```python\n(.*?)```", text, re.S).group(1)
+    block = re.search(re.escape(section) + r"\s+```python\n(.*?)```", text, re.S).group(1)
     exec(compile(block, "README.md", "exec"), {})
 
 

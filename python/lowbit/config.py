@@ -1,6 +1,6 @@
 """QuantConfig: what `lowbit.attach` quantizes and how, with per-layer overrides."""
 import fnmatch
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .quant import DEFAULT_METHOD, GRANULARITIES
@@ -122,5 +122,3 @@ def _check_layer_fields(bits, scheme, granularity, groups, step, codebook, where
         if any(b <= a for a, b in zip(codebook, list(codebook)[1:])):
             raise ValueError(f"{where}: codebook must be strictly increasing")
 
-
-CONFIG_FIELDS = tuple(f.name for f in fields(QuantConfig))

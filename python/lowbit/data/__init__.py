@@ -1,4 +1,6 @@
 """Datasets that ship with Debian packages (no downloads)."""
 from .fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist
+from .text import TextCorpus, bits_per_character, load_text_corpus
 
-__all__ = ["load_fashion_mnist", "FASHION_MNIST_CLASSES"]
+__all__ = ["load_fashion_mnist", "FASHION_MNIST_CLASSES", "load_text_corpus", "TextCorpus",
+           "bits_per_character"]
