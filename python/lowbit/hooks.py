@@ -187,37 +187,36 @@ def targets(model: nn.Module) -> List[Target]:
     return list(_state(model).targets)
 
 
-def update_steps(model: nn.Module) -> None:
-    """Recompute every quantizer from the current float shadow weights (paper 002's
-    adaptive step: Delta_new = QStep(w_new)) and record it in the step history."""
+def _requantize(model: nn.Module, bits: Optional[int] = None) -> None:
+    """Recompute every quantizer from the current float shadows (at a new bit width if
+    given), after computing all of them first so that an error leaves no half-changed
+    model, and record the new p0 in the step history."""
     state = _state(model)
     modules = _modules(model)
+    planned = []
     for t in state.targets:
-        module = modules[t.module_name]
-        qp = _compute_qparams(getattr(module, t.param + "_float"), t.config, t.name)
-        getattr(module, t.param + "_q0").copy_(qp.p0)
-        if qp.p1 is not None:
-            getattr(module, t.param + "_q1").copy_(qp.p1)
-        state.history[t.name].append(qp.p0.detach().clone())
-
-
-def set_bits(model: nn.Module, bits: int) -> None:
-    """Change the bit width of every quantized tensor (gradual quantization) and
-    recompute the quantizers from the current float weights."""
-    state = _state(model)
-    modules = _modules(model)
-    new_targets = []
-    for t in state.targets:
-        cfg = LayerConfig(**{**t.config.__dict__, "bits": bits})
+        cfg = t.config if bits is None else LayerConfig(**{**t.config.__dict__, "bits": bits})
         qp = _compute_qparams(getattr(modules[t.module_name], t.param + "_float"), cfg, t.name)
-        new_targets.append((t, cfg, qp))
-    for t, cfg, qp in new_targets:  # validated everything first: no half-changed model
+        planned.append((t, cfg, qp))
+    for t, cfg, qp in planned:
         module = modules[t.module_name]
         t.config = cfg
         getattr(module, t.param + "_q0").copy_(qp.p0)
         if qp.p1 is not None:
             getattr(module, t.param + "_q1").copy_(qp.p1)
         state.history[t.name].append(qp.p0.detach().clone())
+
+
+def update_steps(model: nn.Module) -> None:
+    """Recompute every quantizer from the current float shadow weights (paper 002's
+    adaptive step: Delta_new = QStep(w_new)) and record it in the step history."""
+    _requantize(model)
+
+
+def set_bits(model: nn.Module, bits: int) -> None:
+    """Change the bit width of every quantized tensor (gradual quantization) and
+    recompute the quantizers from the current float weights."""
+    _requantize(model, bits)
 
 
 def step_history(model: nn.Module) -> Dict[str, List[torch.Tensor]]:
