@@ -348,7 +348,8 @@ std::vector<double> exact_errors(const T* w, int64_t n, const std::vector<T>& D,
 template <class T>
 T solve_group(const T* w, int64_t n, const Stats& st, int L, int nt, Summary& s) {
   if (!(st.maxabs > 0)) return T(1);
-  const bool debug = std::getenv("LOWBIT_DEBUG_QSTEP") != nullptr;
+  // LOWBIT_DEBUG_QSTEP=1 prints each group's phase timings and contender count.
+  static const bool debug = std::getenv("LOWBIT_DEBUG_QSTEP") != nullptr;
   const auto t0 = std::chrono::steady_clock::now();
   auto ms = [&] {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
