@@ -81,13 +81,13 @@ class QuantConfig:
                 "clip_grad": self.clip_grad}
 
     def skips(self, module_name: str, param: str) -> bool:
-        return any(_matches(p, module_name, param) for p in self.skip)
+        return any(matches(p, module_name, param) for p in self.skip)
 
     def resolve(self, module_name: str, param: str) -> LayerConfig:
         """The quantizer of `module_name.param`, overrides applied."""
         values = self._base()
         for pattern, override in self.overrides.items():
-            if _matches(pattern, module_name, param):
+            if matches(pattern, module_name, param):
                 values.update(override)
         if values["step"] is None:
             values["step"] = DEFAULT_METHOD.get(values["scheme"], "")
@@ -99,7 +99,7 @@ class QuantConfig:
         return replace(self, bits=bits)
 
 
-def _matches(pattern: str, module_name: str, param: str) -> bool:
+def matches(pattern: str, module_name: str, param: str) -> bool:
     return fnmatch.fnmatchcase(module_name, pattern) or fnmatch.fnmatchcase(f"{module_name}.{param}", pattern)
 
 

@@ -9,7 +9,6 @@ weights, the gradient updates the float shadows, and the next forward re-quantiz
 RNN modules pick the new tensors up because nn.RNNBase refreshes its flat weight list
 whenever one of its weight attributes is assigned.
 """
-import fnmatch
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 
 from . import ops
-from .config import LayerConfig, QuantConfig
+from .config import LayerConfig, QuantConfig, matches
 from .quant import QParams, calibrate, codebook as make_codebook, num_groups
 
 QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.RNNBase)
@@ -134,7 +133,7 @@ def attach(model: nn.Module, config: Optional[QuantConfig] = None, **kwargs) -> 
                 continue
             plan.setdefault(name, (module, []))[1].append(Target(name, param, config.resolve(name, param)))
     for pattern in list(config.overrides) + list(config.skip):
-        if not any(fnmatch.fnmatchcase(n, pattern) or fnmatch.fnmatchcase(f"{n}.{p}", pattern) for n, p in seen):
+        if not any(matches(pattern, n, p) for n, p in seen):
             raise ValueError(f"pattern {pattern!r} matches no quantizable module or weight; "
                              f"names are like {[f'{n}.{p}' for n, p in seen[:4]]}")
     if not plan:
