@@ -3,6 +3,8 @@ import pytest
 import torch
 from torch import nn
 
+import lowbit as lb
+
 from lowbit.models import FFDNN, CharLSTM, LeNet5, SmallVGG, build_model
 
 
@@ -100,3 +102,22 @@ def test_few_training_steps_reduce_loss(batch_norm):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_pretrained_trains_once_then_loads_from_cache(tmp_path):
+    first = lb.models.pretrained("lenet5", epochs=1, train_size=512, cache=str(tmp_path), progress=False)
+    files = list(tmp_path.glob("lenet5-fmnist-*.pt"))
+    assert len(files) == 1 and not list(tmp_path.glob("*.tmp"))
+    again = lb.models.pretrained("lenet5", epochs=1, train_size=512, cache=str(tmp_path), progress=False)
+    for (k, a), (_, b) in zip(first.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert again.lowbit_test_accuracy == first.lowbit_test_accuracy > 10.0  # better than chance
+    x, y = lb.data.load_fashion_mnist("test", limit=200, normalize=True)
+    assert 0.0 <= lb.models.accuracy(again, x, y) <= 100.0
+
+
+def test_pretrained_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="no pretrained recipe"):
+        lb.models.pretrained("resnet", cache=str(tmp_path))
+    with pytest.raises(ValueError, match="epochs"):
+        lb.models.pretrained("lenet5", epochs=0, cache=str(tmp_path))

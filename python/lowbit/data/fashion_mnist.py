@@ -9,6 +9,9 @@ import torch
 
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 ENV_VAR = "LOWBIT_FASHION_MNIST"
+# Pixel statistics of the training set: the shipped pretrained models expect inputs
+# standardized with these (load_fashion_mnist(..., normalize=True)).
+FASHION_MNIST_MEAN, FASHION_MNIST_STD = 0.2860, 0.3530
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                          "Shirt", "Sneaker", "Bag", "Ankle boot")
 _FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -40,11 +43,13 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def load_fashion_mnist(split: str = "train", root: Optional[str] = None,
-                       limit: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+                       limit: Optional[int] = None,
+                       normalize: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
     """Images as float32 [N, 1, 28, 28] in [0, 1] and labels as int64 [N].
 
     root defaults to $LOWBIT_FASHION_MNIST, then /usr/share/datasets/fashion-mnist.
-    limit keeps the first `limit` examples.
+    limit keeps the first `limit` examples. normalize=True standardizes the pixels with the
+    training-set mean and std (what `lowbit.models.pretrained` models expect).
     """
     if split not in _FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -56,4 +61,6 @@ def load_fashion_mnist(split: str = "train", root: Optional[str] = None,
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    if normalize:
+        x = (x - FASHION_MNIST_MEAN) / FASHION_MNIST_STD
     return x, torch.from_numpy(labels.astype(np.int64))

@@ -18,4 +18,8 @@ def build_model(name: str, **kwargs):
     return MODELS[key](**kwargs)
 
 
-__all__ = ["FFDNN", "LeNet5", "SmallVGG", "CharLSTM", "build_model", "MODELS"]
+from .pretrained import accuracy, cache_dir, pretrained, train_classifier  # noqa: E402 (needs MODELS)
+
+
+__all__ = ["FFDNN", "LeNet5", "SmallVGG", "CharLSTM", "build_model", "MODELS", "pretrained",
+           "accuracy", "train_classifier", "cache_dir"]
