@@ -96,6 +96,12 @@ def test_freeze_writes_quantized_values():
     assert torch.equal(model.fc.weight, values["fc.weight"])
     assert isinstance(model.lstm.weight_hh_l0, nn.Parameter)
     torch.testing.assert_close(model(x), quantized_out)
+    # the grid of every frozen weight is recorded, and reproduces the frozen values
+    recorded = lb.recorded_qparams(model)
+    assert {f"{m}.{p}" for m, p in recorded} == set(values)
+    qp = recorded[("fc", "weight")]
+    assert qp.bits == 3 and qp.groups == model.fc.weight.shape[0]
+    assert torch.equal(lb.fake_quantize(model.fc.weight, qp), model.fc.weight)
 
 
 def test_state_dict_deepcopy_and_torch_save_round_trips():

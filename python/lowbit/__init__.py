@@ -11,6 +11,7 @@ from .config import LayerConfig, QuantConfig
 from .hooks import (attach, detach, freeze, quantized_weights, set_bits, step_history, targets,
                     update_steps)
 from .packed import PackedTensor
+from .qrecord import recorded_qparams
 from .quant import (GRANULARITIES, QParams, calibrate, codebook, dequantize, fake_quantize,
                     num_groups, qstep, quantize, ste_quantize)
 from .retrain import retrain
@@ -24,6 +25,6 @@ __all__ = [
     "ste_quantize", "num_groups", "GRANULARITIES", "PackedTensor", "ops", "reference", "data", "models",
     "get_num_threads", "set_num_threads", "kernel_isa", "set_kernel_isa", "__version__",
     "QuantConfig", "LayerConfig", "attach", "detach", "freeze", "update_steps", "set_bits",
-    "step_history", "quantized_weights", "targets", "retrain", "Schedule", "Direct",
+    "step_history", "quantized_weights", "recorded_qparams", "targets", "retrain", "Schedule", "Direct",
     "Conventional", "Adaptive", "Gradual", "AdaptiveGradual", "search_steps",
 ]

@@ -18,6 +18,7 @@ from torch import nn
 from . import ops
 from .config import LayerConfig, QuantConfig, matches
 from .quant import QParams, calibrate, codebook as make_codebook, num_groups
+from .qrecord import record_qparams
 
 QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.RNNBase)
 _STATE_ATTR = "_lowbit_state"
@@ -245,6 +246,7 @@ def _remove(model: nn.Module, write_quantized: bool) -> nn.Module:
         if write_quantized:
             with torch.no_grad():
                 weight.copy_(values[t.name])
+            record_qparams(module, t.param, _qparams_of(module, t))
         module._buffers.pop(t.param + "_q0", None)
         module._buffers.pop(t.param + "_q1", None)
         # setattr (not register_parameter): nn.RNNBase refreshes its flat weights on it
