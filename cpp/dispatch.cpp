@@ -115,6 +115,16 @@ void unpack_bits(const uint8_t* p, int64_t n, int b, uint8_t off, uint8_t* o) {
   active_isa() == Isa::avx2 ? avx2::unpack_bits(p, n, b, off, o)
                             : generic::unpack_bits(p, n, b, off, o);
 }
+bool shift_gemm(const int8_t* x, int64_t N, int64_t K, const uint8_t* w, int64_t O, int bits,
+                float xs, const double* ws, const float* bias, int method, int64_t* acc, float* out) {
+  return active_isa() == Isa::avx2 ? avx2::shift_gemm(x, N, K, w, O, bits, xs, ws, bias, method, acc, out)
+                                   : generic::shift_gemm(x, N, K, w, O, bits, xs, ws, bias, method, acc, out);
+}
+void lut_gemm(const float* x, int64_t N, int64_t K, const uint8_t* w, int64_t O, int bits,
+              const float* t, int64_t nt, const float* bias, float* out) {
+  active_isa() == Isa::avx2 ? avx2::lut_gemm(x, N, K, w, O, bits, t, nt, bias, out)
+                            : generic::lut_gemm(x, N, K, w, O, bits, t, nt, bias, out);
+}
 
 #define LOWBIT_INSTANTIATE(T)                                                                  \
   template bool sym_quantize<T>(const T*, int64_t, int64_t, const T*, int, int8_t*, T*, bool*); \

@@ -18,12 +18,20 @@ TORCH_LIBRARY(lowbit, m) {
   m.def("qparams(Tensor w, str scheme, int bits, int groups, str method) -> Tensor[]");
   m.def("pack(Tensor codes, int bits) -> Tensor");
   m.def("unpack(Tensor packed, int bits, int count, bool is_signed) -> Tensor");
+  // Packed inference (inference_ops.cpp): weights as [O, ceil(K/8) * bits] row-packed codes.
+  m.def("pack_rows(Tensor codes, int bits) -> Tensor");
+  m.def("quantize_activations(Tensor x, int act_bits, float? x_scale=None) -> (Tensor, Tensor)");
+  m.def("shift_matmul_int(Tensor x_codes, Tensor w_packed, int bits, str method='auto') -> Tensor");
+  m.def("shift_linear(Tensor x, Tensor w_packed, int bits, Tensor w_scale, Tensor? bias,"
+        " int act_bits=8, float? x_scale=None, str method='auto') -> Tensor");
+  m.def("lut_linear(Tensor x, Tensor w_packed, int bits, Tensor tables, Tensor? bias) -> Tensor");
 }
 
 // torch 1.13 has no AutogradMeta fallthrough for custom ops; without one, shape-only
 // calls on meta tensors fail before reaching the reference implementation.
 TORCH_LIBRARY_IMPL(lowbit, AutogradMeta, m) {
   for (const char* op : {"quantize", "dequantize", "fake_quant", "fake_quant_mask", "qparams",
-                         "pack", "unpack"})
+                         "pack", "unpack", "pack_rows", "quantize_activations", "shift_matmul_int",
+                         "shift_linear", "lut_linear"})
     m.impl(op, torch::CppFunction::makeFallthrough());
 }

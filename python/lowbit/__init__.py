@@ -6,7 +6,7 @@
     packed = lb.PackedTensor.from_tensor(w, qp)
     packed.nbytes                            # what it really costs
 """
-from . import data, models, ops, reference
+from . import data, inference, models, ops, reference
 from .config import LayerConfig, QuantConfig
 from .hooks import (attach, detach, freeze, quantized_weights, set_bits, step_history, targets,
                     update_steps)
@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "QParams", "calibrate", "codebook", "qstep", "quantize", "dequantize", "fake_quantize",
     "ste_quantize", "num_groups", "GRANULARITIES", "PackedTensor", "ops", "reference", "data", "models",
+    "inference",
     "get_num_threads", "set_num_threads", "kernel_isa", "set_kernel_isa", "__version__",
     "QuantConfig", "LayerConfig", "attach", "detach", "freeze", "update_steps", "set_bits",
     "step_history", "quantized_weights", "recorded_qparams", "targets", "retrain", "Schedule", "Direct",

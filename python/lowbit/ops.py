@@ -16,7 +16,8 @@ _ops = torch.ops.lowbit
 
 _fallback = torch.library.Library("lowbit", "IMPL")
 for _name in ("quantize", "dequantize", "fake_quant", "fake_quant_mask", "ste_fake_quant",
-              "qparams", "pack", "unpack"):
+              "qparams", "pack", "unpack", "pack_rows", "quantize_activations", "shift_matmul_int",
+              "shift_linear", "lut_linear"):
     _fallback.impl(_name, getattr(reference, _name), "CompositeExplicitAutograd")
 
 
@@ -65,3 +66,41 @@ def pack(codes: torch.Tensor, bits: int) -> torch.Tensor:
 def unpack(packed: torch.Tensor, bits: int, count: int, is_signed: bool) -> torch.Tensor:
     """Inverse of pack: `count` codes, int8 if is_signed else uint8 (1-D)."""
     return _ops.unpack(packed, bits, count, is_signed)
+
+
+# ---- packed inference -----------------------------------------------------------------------
+
+def pack_rows(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    """[O, K] codes -> [O, ceil(K / 8) * bits] uint8, each row packed on its own (signed
+    int8 codes offset by 2^(bits-1), as in pack)."""
+    return _ops.pack_rows(codes, bits)
+
+
+def quantize_activations(x: torch.Tensor, act_bits: int = 8,
+                         x_scale: Optional[float] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric integer codes of x (int8, |code| <= 2^(act_bits-1) - 1) and their step
+    (max|x| / (2^(act_bits-1) - 1) unless x_scale is given; then larger values saturate)."""
+    return _ops.quantize_activations(x, act_bits, x_scale)
+
+
+def shift_matmul_int(x_codes: torch.Tensor, w_packed: torch.Tensor, bits: int,
+                     method: str = "auto") -> torch.Tensor:
+    """Exact int64 sums x_codes @ W.T for row-packed power-of-two codes, W = sign(c) *
+    2^(|c| - k_lo) (k_lo = max(1, 2^(bits-1) - 31)); method 'literal', 'int8' or 'auto'."""
+    return _ops.shift_matmul_int(x_codes, w_packed, bits, method)
+
+
+def shift_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, w_scale: torch.Tensor,
+                 bias: Optional[torch.Tensor] = None, act_bits: int = 8,
+                 x_scale: Optional[float] = None, method: str = "auto") -> torch.Tensor:
+    """x quantized to act_bits integers, multiplied by power-of-two weights with shifts and
+    adds, rescaled by step * w_scale[o] (float64 [O]) and offset by bias. The operator
+    checks x.size(-1) against the row byte count only (rows hold whole 8-code blocks):
+    the modules (lowbit.inference.ShiftLinear) check the exact number of features."""
+    return _ops.shift_linear(x, w_packed, bits, w_scale, bias, act_bits, x_scale, method)
+
+
+def lut_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, tables: torch.Tensor,
+               bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """x @ W.T + bias where W[o, k] = tables[group of o, field] is decoded inside the kernel."""
+    return _ops.lut_linear(x, w_packed, bits, tables, bias)

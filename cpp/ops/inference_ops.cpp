@@ -1,0 +1,168 @@
+// CPU adapters for packed inference: row packing, the power-of-two shift kernels with
+// integer activations, and the codebook look-up-table kernel with float activations.
+#include <ATen/ATen.h>
+#include <c10/util/Optional.h>
+#include <torch/library.h>
+
+#include "lowbit/kernels.h"
+#include "lowbit/packed_rows.h"
+#include "ops/check.h"
+
+namespace lowbit::ops {
+namespace {
+namespace K = lowbit::kernels;
+
+int method_id(const std::string& method, int64_t bits) {
+  if (method == "literal") return 0;
+  if (method == "int8") {
+    TORCH_CHECK_VALUE(bits <= 4, "method 'int8' decodes power-of-two codes to int8 and needs bits <= 4, got ",
+                      bits, "; use method='literal' (or 'auto')");
+    return 1;
+  }
+  TORCH_CHECK_VALUE(method == "auto", "method must be 'auto', 'literal' or 'int8', got '", method, "'");
+  return bits <= 4 ? 1 : 0;
+}
+
+// [O, K] codes -> [O, ceil(K/8) * bits] bytes, each row packed on its own.
+at::Tensor pack_rows_cpu(const at::Tensor& codes_in, int64_t bits) {
+  check_bits(bits, 1, 8, "pack_rows");
+  const auto dt = codes_in.scalar_type();
+  TORCH_CHECK_TYPE(dt == at::kByte || dt == at::kChar, "codes must be uint8 or int8, got ", dt);
+  TORCH_CHECK_VALUE(codes_in.dim() == 2 && codes_in.numel() > 0, "codes must be a non-empty [rows, K] matrix, got shape ",
+                    codes_in.sizes());
+  const at::Tensor codes = codes_in.contiguous();
+  const int64_t O = codes.size(0), Kd = codes.size(1), rb = packed_row_bytes(Kd, int(bits));
+  const uint8_t offset = dt == at::kChar ? uint8_t(1u << (bits - 1)) : 0;
+  at::Tensor out = at::zeros({O, rb}, codes.options().dtype(at::kByte));
+  const uint8_t* c = static_cast<const uint8_t*>(codes.data_ptr());
+  uint8_t* o = out.data_ptr<uint8_t>();
+  bool ok = true;
+  for (int64_t r = 0; r < O && ok; ++r) ok = K::pack_bits(c + r * Kd, Kd, int(bits), offset, o + r * rb);
+  TORCH_CHECK_VALUE(ok, "codes do not fit in ", bits, " bits");
+  return out;
+}
+
+void check_packed(const at::Tensor& w, int64_t Kd, int64_t bits) {
+  TORCH_CHECK_TYPE(w.scalar_type() == at::kByte, "packed weights must be uint8, got ", w.scalar_type());
+  TORCH_CHECK_VALUE(w.dim() == 2 && w.size(0) > 0, "packed weights must be [out_features, row_bytes], got shape ",
+                    w.sizes());
+  TORCH_CHECK_VALUE(w.size(1) == packed_row_bytes(Kd, int(bits)), "packed rows hold ", w.size(1),
+                    " bytes but ", Kd, " input features at ", bits, " bits need ",
+                    packed_row_bytes(Kd, int(bits)), ": wrong input size or bits");
+}
+
+// x [..., K] float -> [N, K] contiguous
+at::Tensor as_matrix(const at::Tensor& x, const char* name) {
+  TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat, name, " must be float32, got ", x.scalar_type());
+  TORCH_CHECK_VALUE(x.dim() >= 1 && x.numel() > 0, name, " must be non-empty with at least one dimension, got shape ",
+                    x.sizes());
+  return x.reshape({-1, x.size(-1)}).contiguous();
+}
+
+std::vector<int64_t> out_shape(const at::Tensor& x, int64_t O) {
+  std::vector<int64_t> s(x.sizes().begin(), x.sizes().end());
+  s.back() = O;
+  return s;
+}
+
+void check_bias(const c10::optional<at::Tensor>& bias, int64_t O) {
+  if (!bias) return;
+  TORCH_CHECK_TYPE(bias->scalar_type() == at::kFloat, "bias must be float32, got ", bias->scalar_type());
+  TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == O, "bias must have shape [", O, "], got ", bias->sizes());
+}
+
+// Activations -> symmetric integer codes (|code| <= 2^(act_bits-1) - 1) and their step:
+// the dynamic step is max|x| / (2^(act_bits-1) - 1); a static one saturates larger values.
+std::tuple<at::Tensor, at::Tensor> quantize_activations_cpu(const at::Tensor& x_in, int64_t act_bits,
+                                                            c10::optional<double> scale) {
+  check_bits(act_bits, 2, 8, "activations");
+  const at::Tensor x = as_matrix(x_in, "x");
+  at::Tensor step = at::empty({1}, x.options());
+  float* s = step.data_ptr<float>();
+  if (scale) {
+    TORCH_CHECK_VALUE(*scale > 0 && std::isfinite(*scale), "x_scale must be a positive finite number, got ", *scale);
+    *s = float(*scale);
+  } else {
+    TORCH_CHECK_VALUE(K::qstep_maxabs<float>(x.data_ptr<float>(), 1, x.numel(), int(act_bits), s),
+                      "x contains NaN or Inf");
+  }
+  at::Tensor codes = at::empty(x.sizes(), x.options().dtype(at::kChar));
+  TORCH_CHECK_VALUE(K::sym_quantize<float>(x.data_ptr<float>(), 1, x.numel(), s, int(act_bits),
+                                           codes.data_ptr<int8_t>(), nullptr, nullptr),
+                    "x contains NaN or Inf");
+  return {codes.reshape(x_in.sizes()), step};
+}
+
+void check_w_scale(const at::Tensor& w_scale, int64_t O) {
+  TORCH_CHECK_TYPE(w_scale.scalar_type() == at::kDouble, "w_scale must be float64, got ", w_scale.scalar_type());
+  TORCH_CHECK_VALUE(w_scale.dim() == 1 && w_scale.size(0) == O, "w_scale must have shape [", O, "], got ",
+                    w_scale.sizes());
+}
+
+// Exact integer accumulators of int8 activation codes times power-of-two weights.
+at::Tensor shift_matmul_int_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_t bits,
+                                const std::string& method) {
+  check_bits(bits, 2, 8, "power-of-two weights");
+  TORCH_CHECK_TYPE(x_in.scalar_type() == at::kChar, "x codes must be int8, got ", x_in.scalar_type());
+  TORCH_CHECK_VALUE(x_in.dim() >= 1 && x_in.numel() > 0, "x codes must be non-empty, got shape ", x_in.sizes());
+  const at::Tensor x = x_in.reshape({-1, x_in.size(-1)}).contiguous(), w = w_in.contiguous();
+  check_packed(w, x.size(1), bits);
+  const int64_t O = w.size(0);
+  at::Tensor acc = at::empty({x.size(0), O}, x.options().dtype(at::kLong));
+  std::vector<double> ones(size_t(O), 1.0);
+  K::shift_gemm(x.data_ptr<int8_t>(), x.size(0), x.size(1), w.data_ptr<uint8_t>(), O, int(bits), 1.0f,
+                ones.data(), nullptr, method_id(method, bits), acc.data_ptr<int64_t>(), nullptr);
+  return acc.reshape(out_shape(x_in, O));
+}
+
+at::Tensor shift_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_t bits,
+                            const at::Tensor& w_scale_in, const c10::optional<at::Tensor>& bias_in,
+                            int64_t act_bits, c10::optional<double> x_scale, const std::string& method) {
+  check_bits(bits, 2, 8, "power-of-two weights");
+  const at::Tensor w = w_in.contiguous(), w_scale = w_scale_in.contiguous();
+  const int64_t O = w.size(0);
+  const int m = method_id(method, bits);
+  auto [codes, step] = quantize_activations_cpu(x_in, act_bits, x_scale);
+  const at::Tensor xq = codes.reshape({-1, x_in.size(-1)});
+  check_packed(w, xq.size(1), bits);
+  check_w_scale(w_scale, O);
+  check_bias(bias_in, O);
+  const at::Tensor bias = bias_in ? bias_in->contiguous() : at::Tensor();
+  at::Tensor out = at::empty({xq.size(0), O}, x_in.options());
+  K::shift_gemm(xq.data_ptr<int8_t>(), xq.size(0), xq.size(1), w.data_ptr<uint8_t>(), O, int(bits),
+                step.item<float>(), w_scale.data_ptr<double>(), bias.defined() ? bias.data_ptr<float>() : nullptr,
+                m, nullptr, out.data_ptr<float>());
+  return out.reshape(out_shape(x_in, O));
+}
+
+at::Tensor lut_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_t bits,
+                          const at::Tensor& tables_in, const c10::optional<at::Tensor>& bias_in) {
+  check_bits(bits, 1, 8, "codebook weights");
+  const at::Tensor x = as_matrix(x_in, "x"), w = w_in.contiguous(), tables = tables_in.contiguous();
+  check_packed(w, x.size(1), bits);
+  const int64_t O = w.size(0);
+  TORCH_CHECK_TYPE(tables.scalar_type() == at::kFloat, "tables must be float32, got ", tables.scalar_type());
+  TORCH_CHECK_VALUE(tables.dim() == 2 && tables.size(1) == (int64_t(1) << bits) && tables.size(0) >= 1 &&
+                        O % tables.size(0) == 0,
+                    "tables must be [groups, 2^bits = ", int64_t(1) << bits, "] with groups dividing ", O,
+                    ", got shape ", tables.sizes());
+  check_bias(bias_in, O);
+  const at::Tensor bias = bias_in ? bias_in->contiguous() : at::Tensor();
+  at::Tensor out = at::empty({x.size(0), O}, x.options());
+  K::lut_gemm(x.data_ptr<float>(), x.size(0), x.size(1), w.data_ptr<uint8_t>(), O, int(bits),
+              tables.data_ptr<float>(), tables.size(0), bias.defined() ? bias.data_ptr<float>() : nullptr,
+              out.data_ptr<float>());
+  return out.reshape(out_shape(x_in, O));
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(lowbit, CPU, m) {
+  m.impl("pack_rows", pack_rows_cpu);
+  m.impl("quantize_activations", quantize_activations_cpu);
+  m.impl("shift_matmul_int", shift_matmul_int_cpu);
+  m.impl("shift_linear", shift_linear_cpu);
+  m.impl("lut_linear", lut_linear_cpu);
+}
+
+}  // namespace lowbit::ops

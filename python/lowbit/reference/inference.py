@@ -1,0 +1,89 @@
+"""Reference packed inference: the same arithmetic as the shift and LUT kernels, written
+plainly (int64 matrix products for the shift kernels, a float matmul of the decoded
+weights for the LUT kernel). Signatures match the torch.ops.lowbit operators."""
+from typing import Optional, Tuple
+
+import torch
+
+from ._checks import check_bits
+from .pack import pack, unpack
+from .qparams import qparams
+from .quantize import quantize
+
+
+def row_bytes(K: int, bits: int) -> int:
+    """Bytes of one row-packed row: whole blocks of 8 fields, `bits` bytes each."""
+    return (K + 7) // 8 * bits
+
+
+def pack_rows(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    check_bits(bits, 1, 8, "pack_rows")
+    if codes.dim() != 2 or codes.numel() == 0:
+        raise ValueError(f"codes must be a non-empty [rows, K] matrix, got shape {tuple(codes.shape)}")
+    rb = row_bytes(codes.shape[1], bits)
+    out = torch.zeros(codes.shape[0], rb, dtype=torch.uint8, device=codes.device)
+    for r in range(codes.shape[0]):
+        p = pack(codes[r], bits)
+        out[r, :p.numel()] = p
+    return out
+
+
+def fields(w_packed: torch.Tensor, K: int, bits: int) -> torch.Tensor:
+    """The unsigned fields [O, K] (int64) of row-packed weights."""
+    if w_packed.dim() != 2 or w_packed.shape[1] != row_bytes(K, bits):
+        raise ValueError(f"packed rows hold {w_packed.shape[-1]} bytes but {K} input features at "
+                         f"{bits} bits need {row_bytes(K, bits)}: wrong input size or bits")
+    n = (K + 7) // 8 * 8
+    return torch.stack([unpack(r, bits, n, False)[:K] for r in w_packed]).to(torch.int64)
+
+
+def lowest_exponent_code(bits: int) -> int:
+    """k_lo: pow2 codes with |c| < k_lo fall below the integer kernels' 31-exponent window."""
+    return max(1, (2 ** (bits - 1) - 1) - 30)
+
+
+def shift_weights_int(w_packed: torch.Tensor, K: int, bits: int) -> torch.Tensor:
+    """Integer weights sign(c) * 2^(|c| - k_lo) (int64, [O, K]); field 0 reads as 0."""
+    u = fields(w_packed, K, bits)
+    c = torch.where(u == 0, torch.zeros_like(u), u - 2 ** (bits - 1))
+    mag, k_lo = c.abs(), lowest_exponent_code(bits)
+    powers = torch.where(mag >= k_lo, torch.ones_like(mag) << (mag - k_lo).clamp(min=0), torch.zeros_like(mag))
+    return torch.sign(c) * powers
+
+
+def quantize_activations(x: torch.Tensor, act_bits: int, x_scale: Optional[float] = None
+                         ) -> Tuple[torch.Tensor, torch.Tensor]:
+    check_bits(act_bits, 2, 8, "activations")
+    if x.dtype != torch.float32:
+        raise TypeError(f"x must be float32, got {x.dtype}")
+    if x_scale is None:
+        step = qparams(x.reshape(1, -1), "symmetric", act_bits, 1, "maxabs")[0]
+    else:
+        step = torch.tensor([x_scale], dtype=torch.float32, device=x.device)
+    return quantize(x.reshape(1, -1), "symmetric", act_bits, step).reshape(x.shape), step
+
+
+def shift_matmul_int(x_codes: torch.Tensor, w_packed: torch.Tensor, bits: int, method: str = "auto") -> torch.Tensor:
+    check_bits(bits, 2, 8, "power-of-two weights")
+    W = shift_weights_int(w_packed, x_codes.shape[-1], bits)
+    return x_codes.to(torch.int64) @ W.T
+
+
+def shift_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, w_scale: torch.Tensor,
+                 bias: Optional[torch.Tensor], act_bits: int = 8, x_scale: Optional[float] = None,
+                 method: str = "auto") -> torch.Tensor:
+    codes, step = quantize_activations(x, act_bits, x_scale)
+    acc = shift_matmul_int(codes, w_packed, bits, method)
+    y = (acc.double() * (step.double() * w_scale)).float()
+    return y + bias if bias is not None else y
+
+
+def lut_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, tables: torch.Tensor,
+               bias: Optional[torch.Tensor]) -> torch.Tensor:
+    check_bits(bits, 1, 8, "codebook weights")
+    u = fields(w_packed, x.shape[-1], bits)
+    rows_per_table = u.shape[0] // tables.shape[0]
+    table_of_row = torch.arange(u.shape[0], device=u.device) // rows_per_table
+    W = tables[table_of_row[:, None], u]
+    y = x @ W.T
+    return y + bias if bias is not None else y
