@@ -99,13 +99,15 @@ def _check_on_grid(name: str, value: torch.Tensor, qp: QParams) -> None:
                          "remove its record before saving")
 
 
-def to_bytes(model: nn.Module, metadata: Dict = None) -> bytes:
-    """The file `save_quantized` writes, as bytes in memory (e.g. to measure or compress)."""
+def to_bytes(model: nn.Module, metadata: Dict = None, pack: bool = True) -> bytes:
+    """The file `save_quantized` writes, as bytes in memory (e.g. to measure or compress).
+    pack=False stores every tensor raw, quantized or not (how paper 004 stores its
+    quantized models before compressing them; loading then restores no QParams)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if getattr(model, _STATE_ATTR, None) is not None:
         raise ValueError("model has lowbit training hooks; call lowbit.freeze(model) first")
-    recorded = {f"{m}.{p}" if m else p: qp for (m, p), qp in recorded_qparams(model).items()}
+    recorded = {f"{m}.{p}" if m else p: qp for (m, p), qp in recorded_qparams(model).items()} if pack else {}
     payload, entries = _Payload(), []
     for name, value in model.state_dict().items():
         qp = recorded.get(name)
