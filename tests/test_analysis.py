@@ -169,6 +169,8 @@ def test_grouping_on_a_known_confusion_matrix(tmp_path):
     assert A.group_classes(cm, threshold=0.15) == [[0, 1], [2], [3], [4], [5]]
     assert A.group_classes(cm, max_groups=3) == [[0, 1], [2, 3], [4, 5]]
     assert A.group_classes(cm, max_groups=2) == [[0, 1, 2, 3], [4, 5]]   # a tie: smallest indices
+    assert A.group_classes(cm, max_groups=1, max_group_size=2) == [[0, 1], [2, 3], [4, 5]]
+    assert len(A.linkage(cm, max_group_size=2)) == 3
     assert A.grouped_accuracy(cm) == pytest.approx(100 * (600 - 61) / 600)
     assert A.grouped_accuracy(cm, [[0, 1], [2, 3]]) == pytest.approx(100 * (600 - 1) / 600)
     assert A.grouped_accuracy(cm, [list(range(6))]) == 100.0
@@ -195,6 +197,7 @@ def test_confusion_matrix_of_a_model():
     (lambda: A.confusion_similarity(-torch.ones(2, 2)), ">= 0"),
     (lambda: A.group_classes(torch.ones(3, 3), threshold=2), "threshold"),
     (lambda: A.group_classes(torch.ones(3, 3), max_groups=0), "max_groups"),
+    (lambda: A.linkage(torch.ones(3, 3), max_group_size=0), "max_group_size"),
     (lambda: A.grouped_accuracy(torch.ones(3, 3), [[0, 7]]), "outside"),
     (lambda: A.grouped_accuracy(torch.zeros(3, 3)), "empty"),
     (lambda: A.class_grouping(torch.ones(3, 3), ["a", "b"]), "class_names"),

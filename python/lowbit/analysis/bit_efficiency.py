@@ -41,7 +41,7 @@ def entropy_bits(q: torch.Tensor) -> float:
     """Shannon entropy of the empirical distribution of q's values, in bits."""
     _, counts = torch.unique(q.detach().reshape(-1), return_counts=True)
     p = counts.to(torch.float64) / counts.sum()
-    return float(-(p * torch.log2(p)).sum())
+    return float(-(p * torch.log2(p)).sum()) + 0.0   # + 0.0: no '-0.0' for one level
 
 
 def tensor_efficiency(w: torch.Tensor, q: torch.Tensor, bits: int, codes: Optional[torch.Tensor] = None,

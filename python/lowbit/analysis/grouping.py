@@ -70,20 +70,30 @@ def confusion_similarity(cm) -> torch.Tensor:
     return s
 
 
-def linkage(cm) -> List[Merge]:
+def linkage(cm, max_group_size: Optional[int] = None) -> List[Merge]:
     """Every merge of average-linkage clustering on the confusion similarity, most
-    similar first (C - 1 merges). Ties go to the pair with the smallest class indices."""
+    similar first (C - 1 merges). Ties go to the pair with the smallest class indices.
+    max_group_size: only merges that give groups of at most that many classes (the
+    clustering stops when no pair fits)."""
     s = confusion_similarity(cm)
+    if max_group_size is not None and (isinstance(max_group_size, bool) or not isinstance(max_group_size, int)
+                                       or max_group_size < 1):
+        raise ValueError(f"max_group_size must be a positive integer, got {max_group_size!r}")
+    limit = max_group_size or s.shape[0]
     clusters = [[i] for i in range(s.shape[0])]
     merges = []
     while len(clusters) > 1:
         best = None
         for a in range(len(clusters)):
             for b in range(a + 1, len(clusters)):
+                if len(clusters[a]) + len(clusters[b]) > limit:
+                    continue
                 sim = float(s[clusters[a]][:, clusters[b]].mean())
                 key = (-sim, min(clusters[a] + clusters[b]), sorted(clusters[a] + clusters[b]))
                 if best is None or key < best[0]:
                     best = (key, a, b, sim)
+        if best is None:
+            break
         _, a, b, sim = best
         merges.append(Merge(sorted(clusters[a]), sorted(clusters[b]), sim))
         joined = sorted(clusters[a] + clusters[b])
@@ -91,16 +101,19 @@ def linkage(cm) -> List[Merge]:
     return merges
 
 
-def group_classes(cm, threshold: float = 0.05, max_groups: Optional[int] = None) -> List[List[int]]:
-    """Groups of classes: the merges of `linkage(cm)` whose similarity is >= threshold,
-    or, with max_groups, as many merges as leave that many groups (threshold ignored)."""
+def group_classes(cm, threshold: float = 0.05, max_groups: Optional[int] = None,
+                  max_group_size: Optional[int] = None) -> List[List[int]]:
+    """Groups of classes: the merges of `linkage(cm, max_group_size)` whose similarity is
+    >= threshold, or, with max_groups, as many merges as leave that many groups
+    (threshold ignored). max_group_size keeps a badly broken model from grouping
+    everything into one class."""
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
     cm = _check_cm(cm)
     if max_groups is not None and (not isinstance(max_groups, int) or not 1 <= max_groups):
         raise ValueError(f"max_groups must be a positive integer, got {max_groups!r}")
     groups = [[i] for i in range(cm.shape[0])]
-    for m in linkage(cm):
+    for m in linkage(cm, max_group_size):
         if (len(groups) <= max_groups) if max_groups is not None else m.similarity < threshold:
             break
         groups = [g for g in groups if g != m.left and g != m.right] + [sorted(m.left + m.right)]
@@ -127,7 +140,8 @@ def grouped_accuracy(cm, groups: Optional[Sequence[Sequence[int]]] = None) -> fl
 
 def class_grouping(cm, class_names: Optional[Sequence[str]] = None, threshold: float = 0.05,
                    groups: Optional[Sequence[Sequence[int]]] = None, max_groups: Optional[int] = None,
-                   png: Optional[PathLike] = None, title: str = "") -> GroupingResult:
+                   max_group_size: Optional[int] = None, png: Optional[PathLike] = None,
+                   title: str = "") -> GroupingResult:
     """Group the classes confused in `cm` (or use the given `groups`) and report accuracy
     before and after grouping. png: the confusion matrix and the clustering tree."""
     cm = _check_cm(cm)
@@ -135,7 +149,8 @@ def class_grouping(cm, class_names: Optional[Sequence[str]] = None, threshold: f
     names = list(class_names) if class_names is not None else [str(i) for i in range(C)]
     if len(names) != C:
         raise ValueError(f"class_names has {len(names)} names for {C} classes")
-    found = [sorted(g) for g in groups] if groups is not None else group_classes(cm, threshold, max_groups)
+    found = ([sorted(g) for g in groups] if groups is not None
+             else group_classes(cm, threshold, max_groups, max_group_size))
     result = GroupingResult(found, ["/".join(names[c] for c in g) for g in found],
                             grouped_accuracy(cm), grouped_accuracy(cm, found))
     if png is not None:
@@ -145,7 +160,8 @@ def class_grouping(cm, class_names: Optional[Sequence[str]] = None, threshold: f
 
 def _dendrogram(ax, merges: List[Merge], names: Sequence[str]) -> None:
     """A dendrogram drawn by hand (no scipy): leaves ordered so that merged groups sit
-    together, height = 1 - similarity."""
+    together, height = 1 - similarity, leaves just below the lowest merge (so that the
+    usual small similarities do not squash the tree against the top)."""
     def unfold(members):  # leaf order: each merge's two sides next to each other
         for m in reversed(merges):
             if sorted(m.left + m.right) == sorted(members):
@@ -153,7 +169,9 @@ def _dendrogram(ax, merges: List[Merge], names: Sequence[str]) -> None:
         return list(members)
     order = unfold(list(range(len(names))))
     pos = {(c,): float(i) for i, c in enumerate(order)}
-    height = {(c,): 0.0 for c in order}
+    heights = [1.0 - m.similarity for m in merges] or [0.0]
+    leaf = min(heights) - 0.1 * (max(heights) - min(heights) or 1.0)
+    height = {(c,): leaf for c in order}
     for m in merges:
         left, right = tuple(sorted(m.left)), tuple(sorted(m.right))
         h = 1.0 - m.similarity
