@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("section", ["## Quickstart", "## Retraining from your own training loop",
+                                     "## Post-training quantization and analysis (paper 004)",
                                      "## Packed inference (paper 004, section IV.d)"])
 def test_readme_examples_run(section):
     text = (ROOT / "README.md").read_text()
