@@ -111,6 +111,9 @@ def test_output_layer_option_layers_skip_and_overrides():
     assert q.conv.lowbit_qparams["weight"].bits == 8 and q.fc.lowbit_qparams["weight"].bits == 2
     assert q.out.lowbit_qparams["weight"].scheme == "symmetric"
     assert q.out.lowbit_qparams["weight"].bits == 2
+    # A scheme override does not inherit a step rule the new scheme lacks.
+    q = lb.ptq(model, "symmetric", 4, method="l2", overrides={"out": {"scheme": "asymmetric"}})
+    assert q.out.lowbit_qparams["weight"].scheme == "asymmetric"
 
 
 def test_quantized_model_runs_and_low_bits_change_outputs_more():

@@ -111,7 +111,9 @@ def plan(model: nn.Module, scheme: str, bits: int, granularity: str = "channel",
     if getattr(model, _STATE_ATTR, None) is not None:
         raise ValueError("model has lowbit training hooks; call lowbit.freeze(model) or "
                          "lowbit.detach(model) before ptq")
-    _check_layer_fields(bits, scheme, granularity, groups, None, None if scheme != "codebook" else [0.0, 1.0], "ptq")
+    # Placeholder values: the codebook itself is checked per tensor below.
+    placeholder = [0.0, 1.0] if scheme == "codebook" else None
+    _check_layer_fields(bits, scheme, granularity, groups, None, placeholder, "ptq")
     if scheme != "codebook" and codebook is not None:
         raise ValueError(f"codebook= is only used with scheme='codebook', got scheme={scheme!r}")
     overrides = dict(overrides or {})
@@ -146,6 +148,8 @@ def plan(model: nn.Module, scheme: str, bits: int, granularity: str = "channel",
         values = dict(base)
         for pattern, override in overrides.items():
             if matches(pattern, name, param):
+                if "scheme" in override and "method" not in override:
+                    values["method"] = None   # a new scheme starts from its own default rule
                 values.update(override)
         where = f"{name}.{param}"
         if kind != "weight":
@@ -162,9 +166,9 @@ def plan(model: nn.Module, scheme: str, bits: int, granularity: str = "channel",
                 raise ValueError(f"{where}: method for the {values['scheme']} scheme must be one of "
                                  f"{_STEP_RULES[values['scheme']]}, got {values['method']!r}")
             values["method"] = values["method"] or PTQ_METHOD[values["scheme"]]
+        codebook_ok = [0.0, 1.0] if values["scheme"] == "codebook" else None   # checked above
         _check_layer_fields(values["bits"], values["scheme"], values["granularity"], values["groups"],
-                            values["method"] if values["scheme"] != "codebook" else None,
-                            [0.0, 1.0] if values["scheme"] == "codebook" else None, where)
+                            values["method"], codebook_ok, where)
         targets.append(PTQTarget(name, param, kind, **values))
     if not targets:
         raise ValueError("nothing to quantize: every quantizable tensor is skipped, outside "
