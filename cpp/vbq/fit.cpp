@@ -110,6 +110,20 @@ void polish(const Model& M, Eigen::Vector4d& p, double& best) {
   }
 }
 
+// Golden-section search of g over [lo, hi] (g unimodal near its grid minimum).
+template <class G> double golden(G&& g, double lo, double hi) {
+  const double r = 0.6180339887498949;
+  double x1 = hi - r * (hi - lo), x2 = lo + r * (hi - lo), f1 = g(x1), f2 = g(x2);
+  for (int it = 0; it < 100 && hi - lo > 1e-13 * (1 + std::abs(lo)); ++it) {
+    if (f1 <= f2) {
+      hi = x2; x2 = x1; f2 = f1; x1 = hi - r * (hi - lo); f1 = g(x1);
+    } else {
+      lo = x1; x1 = x2; f1 = f2; x2 = lo + r * (hi - lo); f2 = g(x2);
+    }
+  }
+  return f1 <= f2 ? x1 : x2;
+}
+
 }  // namespace
 
 FormulaFit fit_formula(const double* v, int N, bool symmetric) {
@@ -134,6 +148,20 @@ FormulaFit fit_formula(const double* v, int N, bool symmetric) {
     }
   }
   if (!std::isfinite(best)) throw std::invalid_argument("could not fit the values (degenerate input)");
+  // Refine the profiled SSE between the neighbouring grid points, (log a) then d, a few
+  // rounds; LM then polishes every parameter (it never accepts a worse point).
+  const double da = 40.0 / (n_alpha - 1), dd = symmetric ? 0 : 1.0 / (n_d - 1);
+  for (int round = 0; round < (symmetric ? 1 : 4); ++round) {
+    const double d0 = best_p[3], a0 = best_p[0];
+    auto by_alpha = [&](double al) { return M.profile(std::abs(al) < 1e-9 ? 1e-9 : al, d0, p); };
+    const double al = golden(by_alpha, a0 - da, a0 + da);
+    if (by_alpha(al) < best) { best = M.profile(std::abs(al) < 1e-9 ? 1e-9 : al, d0, p); best_p = p; }
+    if (symmetric) break;
+    const double a1 = best_p[0];
+    auto by_d = [&](double d) { return M.profile(a1, d, p); };
+    const double dbest = golden(by_d, best_p[3] - dd, best_p[3] + dd);
+    if (by_d(dbest) < best) { best = M.profile(a1, dbest, p); best_p = p; }
+  }
   polish(M, best_p, best);
   double mean = 0, sst = 0;
   for (int i = 0; i < N; ++i) mean += v[i] / N;

@@ -12,8 +12,9 @@ namespace vbq {
 
 void ga_repair(double* u, int m, double lo, double hi, bool strict_lo) {
   std::sort(u, u + m);
-  // Values must stay distinct for a codebook; the gap is far below any useful resolution.
-  const double gap = (hi - lo) * 1e-9;
+  // Values must stay distinct for a codebook, also once copied to float32 (24-bit
+  // mantissa): a millionth of the range or of the largest magnitude, whichever is larger.
+  const double gap = 1e-6 * std::max(hi - lo, std::max(std::abs(lo), std::abs(hi)));
   const double first = strict_lo ? lo + gap : lo;
   for (int i = 0; i < m; ++i) {
     double lower = i == 0 ? first : u[i - 1] + gap;

@@ -78,25 +78,30 @@ class LayerOutputMSE final : public Objective {
  public:
   LayerOutputMSE(const double* W, int64_t out, int64_t in, const float* X, int64_t rows)
       : W_(Eigen::Map<const RowMat>(W, out, in)), direct_(rows < in) {
-    // Few rows: keep X and multiply directly. Many rows: X^T X once, then each genome
-    // costs out * in^2 whatever the number of calibration rows.
+    // Few rows: keep X and multiply directly. Many rows: factor G = X^T X once as
+    // P^T L D L^T P (LDLT); then e^T G e = sum_i d_i ((L^T P e)_i)^2 costs a triangular
+    // product, out * in^2 / 2, whatever the number of calibration rows.
     const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>
         Xf(X, rows, in);
     if (direct_) {
       X_ = Xf.cast<double>();
-    } else {
-      G_ = RowMat::Zero(in, in);
-      const int64_t chunk = 4096;
-      for (int64_t r = 0; r < rows; r += chunk) {
-        const RowMat Xc = Xf.middleRows(r, std::min(chunk, rows - r)).cast<double>();
-        G_.selfadjointView<Eigen::Lower>().rankUpdate(Xc.transpose());
-      }
-      G_.triangularView<Eigen::StrictlyUpper>() = G_.transpose();
+      return;
     }
-  }
-  double quadratic(const RowMat& E) const {  // ||X E^T||^2
-    if (direct_) return (X_ * E.transpose()).squaredNorm();
-    return ((E * G_).array() * E.array()).sum();
+    Eigen::MatrixXd G = Eigen::MatrixXd::Zero(in, in);
+    const int64_t chunk = 4096;
+    for (int64_t r = 0; r < rows; r += chunk) {
+      const Eigen::MatrixXd Xc = Xf.middleRows(r, std::min(chunk, rows - r)).cast<double>();
+      G.selfadjointView<Eigen::Lower>().rankUpdate(Xc.transpose());
+    }
+    G.triangularView<Eigen::StrictlyUpper>() = G.transpose();
+    const Eigen::LDLT<Eigen::MatrixXd> ldlt(G);
+    L_ = ldlt.matrixL();
+    d_ = ldlt.vectorD();
+    // Quantization is elementwise, so permuting W's columns once (P e) costs nothing later.
+    Eigen::VectorXi perm = Eigen::VectorXi::LinSpaced(int(in), 0, int(in) - 1);
+    perm = ldlt.transpositionsP() * perm;
+    const RowMat Wc = W_;
+    for (int64_t i = 0; i < in; ++i) W_.col(i) = Wc.col(perm[i]);
   }
   double eval(const double* c, int K) const override {
     RowMat Q(W_.rows(), W_.cols());
@@ -106,9 +111,17 @@ class LayerOutputMSE final : public Objective {
     return quadratic(E);
   }
   double energy() const override { return quadratic(W_); }
+  double quadratic(const RowMat& E) const {  // ||X E^T||^2 (columns in W_'s order)
+    if (direct_) return (X_ * E.transpose()).squaredNorm();
+    RowMat Z(E.rows(), E.cols());
+    Z.noalias() = E * L_.triangularView<Eigen::UnitLower>();
+    return (Z.array().square().rowwise() * d_.transpose().array()).sum();
+  }
 
  private:
-  RowMat W_, X_, G_;
+  RowMat W_, X_;
+  Eigen::MatrixXd L_;
+  Eigen::VectorXd d_;
   bool direct_;
 };
 

@@ -56,7 +56,8 @@ GAResult ga_run(const GAConfig& cfg, const BatchFitness& fitness, const Progress
 
 // The operators, on the free values u (asymmetric: the whole genome; symmetric: its
 // positive half) with bounds [lo, hi], exposed so tests can compare them with the
-// reference. All keep u sorted, strictly increasing and inside the bounds.
+// reference. All keep u sorted, strictly increasing (at least 1e-6 of the bounds' scale
+// apart, so float32 copies stay distinct) and inside the bounds.
 // strict_lo: u[0] must be > lo (the positive half of a symmetric genome excludes 0).
 void ga_repair(double* u, int m, double lo, double hi, bool strict_lo);
 // Paper's centred crossover: in each parent the `count` values nearest to `center`

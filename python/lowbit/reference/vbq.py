@@ -80,7 +80,7 @@ def layer_output_mse(W, X, cb) -> float:
 
 def ga_repair(u, lo: float, hi: float, strict_lo: bool) -> np.ndarray:
     u = np.sort(np.asarray(u, np.float64))
-    gap = (hi - lo) * 1e-9
+    gap = 1e-6 * max(hi - lo, abs(lo), abs(hi))
     for i in range(u.size):
         lower = (lo + gap if strict_lo else lo) if i == 0 else u[i - 1] + gap
         u[i] = min(max(u[i], lower), hi)

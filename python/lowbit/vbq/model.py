@@ -30,6 +30,16 @@ def _bits_for(k: int) -> int:
     return max(1, (k - 1).bit_length())
 
 
+def codebook_tensor(values, dtype: torch.dtype) -> torch.Tensor:
+    """values as a strictly increasing tensor of dtype: values that the cast to float32
+    merges are moved apart by one ulp each (float64 searches, float32 models)."""
+    t = torch.as_tensor(np.asarray(values, np.float64), dtype=dtype)
+    for i in range(1, len(t)):
+        if not t[i] > t[i - 1]:
+            t[i] = torch.nextafter(t[i - 1], torch.tensor(float("inf"), dtype=dtype))
+    return t
+
+
 @torch.no_grad()
 def _leaf_chain(model: nn.Module, sample: torch.Tensor) -> Optional[List[nn.Module]]:
     """The leaf modules in call order if running them one after the other (flattening
@@ -96,7 +106,7 @@ class ModelEvaluator:
         if w is None:
             if len(self._wcache) > 4096:
                 self._wcache.clear()
-            qp = codebook(torch.as_tensor(values, dtype=self.float_weights[layer].dtype), _bits_for(values.size))
+            qp = codebook(codebook_tensor(values, self.float_weights[layer].dtype), _bits_for(values.size))
             w = self._wcache[key] = fake_quantize(self.float_weights[layer], qp)
         return w
 
@@ -192,7 +202,7 @@ def apply(model: nn.Module, codebooks: Union[Dict[str, object], Sequence, np.nda
             continue
         m = available[name]
         cb = check_codebook(f"codebooks[{name!r}]", values)
-        qp = codebook(torch.as_tensor(cb, dtype=m.weight.dtype), _bits_for(cb.size))
+        qp = codebook(codebook_tensor(cb, m.weight.dtype), _bits_for(cb.size))
         with torch.no_grad():
             m.weight.copy_(fake_quantize(m.weight.detach(), qp))
         record_qparams(m, "weight", qp)
