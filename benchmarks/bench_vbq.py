@@ -60,7 +60,7 @@ def objective_rows(model, x, population: int):
         pop = np.sort(rng.uniform(-lim, lim, (population, 16)), 1)
         native = lambda: obj.evaluate(pop)
         direct, gram = torch_direct(W, X), torch_gram(W, X)
-        np.testing.assert_allclose(native(), gram(pop), rtol=1e-6)
+        np.testing.assert_allclose(native(), gram(pop), rtol=1e-4)   # torch forms X^T X in float32
         np.testing.assert_allclose(native(), direct(pop), rtol=2e-3)
         t_n, t_d, ratio_d = paired_times(native, lambda: direct(pop), repeat=3, warmup=1)
         _, t_g, ratio_g = paired_times(native, lambda: gram(pop), repeat=3, warmup=1)
