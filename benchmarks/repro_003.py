@@ -308,7 +308,7 @@ class Study:
         # a difference within 2 * sqrt(2) SE is not evidence either way.
         noise = 2 * 100 * np.sqrt(2 * self.float_held * (1 - self.float_held) / len(self.ye))
         verdicts = [f"Noise: two methods' held-out accuracies on {len(self.ye)} images differ by less "
-                    f"than {noise:.2f} points (2 standard errors of the difference) by chance alone.\n"]
+                    f"than {noise:.2f} points (2 standard errors of the difference, unpaired; the images are shared, so this is conservative) by chance alone.\n"]
         for bits in p.bits:
             sub = {r["method"]: r["held_out"] for r in rows if r["bits"] == bits}
             for m in ("VBQ-GA", "VBQ-SA"):
