@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 import lowbit as lb
 from lowbit import reference as R
@@ -45,7 +46,6 @@ def test_every_decision_follows_the_acceptance_rule():
         if s["accepted"]:
             state[s["layer"]] = (s["a"], s["b"])
             e = s["e_new"]
-        # the chosen neighbour is the best of the three the stub would give
     assert downhill_taken > 0 and downhill_refused > 0   # both branches of P were exercised
     np.testing.assert_allclose(r.state, [state[l] for l in range(3)])
     np.testing.assert_allclose(r.temperature_history, 0.95 ** np.arange(40))
@@ -87,8 +87,8 @@ def test_same_seed_same_run_and_unusable_neighbours_are_skipped():
 def test_native_objectives_as_sa_fitness():
     rng = np.random.default_rng(0)
     objs = [lb.vbq.weight_mse(rng.standard_normal(2000) * s) for s in (0.1, 1.0)]
-    r = lb.vbq.sa(objs, 2, 8, a0=1.25, b0=lb.vbq.range_b0([__import__("torch").tensor([0.3]), __import__("torch").tensor([3.0])]),
-                  max_iterations=60, seed=0)
+    b0 = lb.vbq.range_b0([torch.tensor([0.3]), torch.tensor([3.0])])   # spans +-max|w| per layer
+    r = lb.vbq.sa(objs, 2, 8, a0=1.25, b0=b0, max_iterations=60, seed=0)
     start = r.fitness_history[0]
     assert r.best_fitness > start and r.best_fitness > -0.1   # relative error summed over layers
 
