@@ -7,6 +7,8 @@
 
 namespace py = pybind11;
 
+void register_vbq(py::module_& m);  // vbq_bindings.cpp
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "lowbit native kernels";
   m.attr("built_with_torch") = LOWBIT_TORCH_VERSION;
@@ -18,4 +20,5 @@ PYBIND11_MODULE(_C, m) {
   m.def("isa", &lowbit::isa_name, "Instruction set of the kernels in use: 'avx2' or 'generic'.");
   m.def("set_isa", &lowbit::set_isa, py::arg("name"),
         "Force 'generic' or 'avx2' kernels, or 'auto' to pick by CPU (for tests and benchmarks).");
+  register_vbq(m);
 }

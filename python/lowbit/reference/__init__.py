@@ -5,7 +5,8 @@ from .inference import lut_linear, pack_rows, quantize_activations, shift_linear
 from .pack import pack, unpack
 from .qparams import qparams
 from .quantize import dequantize, fake_quant, fake_quant_mask, quantize, ste_fake_quant
+from . import vbq
 
 __all__ = ["quantize", "dequantize", "fake_quant", "fake_quant_mask", "ste_fake_quant",
            "qparams", "pack", "unpack", "pack_rows", "quantize_activations", "shift_matmul_int",
-           "shift_linear", "lut_linear"]
+           "shift_linear", "lut_linear", "vbq"]
