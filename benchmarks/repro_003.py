@@ -132,9 +132,9 @@ class Study:
         self.write("fig5", rows)
         float_cal = ev.accuracy([None] * ev.layers)
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        for mode, r in curves.items():
-            ax.plot(100 * r.best_history, label=f"{mode} best")
-            ax.plot(100 * r.mean_history, ":", label=f"{mode} mean")
+        for (mode, r), color in zip(curves.items(), ("C0", "C1")):
+            ax.plot(100 * r.best_history, color=color, label=f"{mode} best")
+            ax.plot(100 * r.mean_history, ":", color=color, label=f"{mode} mean")
         ax.axhline(100 * float_cal, color="k", lw=0.8, label="float")
         ax.set(xlabel="generation", ylabel="calibration top-1 (%)", title="Fig. 5: whole-network VBQ, 16 values")
         ax.legend(fontsize=7)
@@ -215,7 +215,7 @@ class Study:
                                vmin=-5, vmax=5, shading="nearest")
             ax.set(title=ev.names[l], xlabel="log10 b", ylabel="a^(1/N)" if l == 0 else "")
         fig.colorbar(im, ax=axes[0].tolist(), label="top-1 minus float (points)")
-        fig.suptitle("Fig. 9: one layer quantized with Eq. 2, 8 values (3 bits)")
+        fig.suptitle("Fig. 9: one layer quantized with Eq. 2, 8 values (3 bits)", y=1.04)
         savefig(fig, self.out / "repro_003_fig9.png")
         plt.close(fig)
         self.write("fig9", rows)

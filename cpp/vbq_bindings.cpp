@@ -1,7 +1,6 @@
 // lowbit._C's VBQ part (paper 003): optimizers, formula, Lloyd-Max, native objectives.
 // Native work runs without the GIL; it is taken back only to call a Python fitness or
 // progress callable (with a whole population, so the caller can batch).
-#include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>

@@ -48,7 +48,8 @@ def test_mutation_stays_between_neighbours(m, seed, r):
 
 
 def test_roulette_weights_match_reference():
-    for f in ([0.2, 0.5, 0.3], [-1.0, 0.0, 2.0], [0.0, 0.0], [-3.0, -3.0]):
+    for f in ([0.2, 0.5, 0.3], [-1.0, 0.0, 2.0], [0.0, 0.0], [-3.0, -3.0], [-np.inf, 0.5, 0.2],
+              [-np.inf, -1.0, 1.0], [-np.inf, -np.inf]):
         np.testing.assert_array_equal(V.roulette_weights(np.array(f)), R.vbq.roulette_weights(f))
 
 
@@ -100,6 +101,15 @@ def test_native_objective_fitness_and_init():
     assert r.best_fitness >= r.best_history[0]
 
 
+def test_rejected_genomes_are_never_reproduced():
+    # -inf rejects every genome whose smallest value is above -0.5; the elite and the
+    # roulette copies (the first 30 % of each new generation) are never rejected ones
+    r = lb.vbq.ga(lambda pop: np.where(pop[:, 0] < -0.5, -np.abs(pop).sum(1), -np.inf), 4, -1, 1,
+                  population=20, generations=10, seed=1)
+    assert np.isfinite(r.best_fitness) and r.best[0] < -0.5
+    assert np.isfinite(r.fitness[:6]).all()
+
+
 def test_progress_can_stop_the_run():
     calls = []
     r = C.vbq.ga_run(quadratic_fitness(np.zeros(4)), 4, 10, 50, -1, 1, False, [0.3, 0.5, 0.2], 0,
@@ -114,6 +124,8 @@ def test_fitness_that_raises_or_returns_nan_gives_a_clear_error():
         lb.vbq.ga(boom, 4, -1, 1, generations=2)
     with pytest.raises(ValueError, match="NaN"):
         lb.vbq.ga(lambda pop: np.full(len(pop), np.nan), 4, -1, 1, generations=2)
+    with pytest.raises(ValueError, match=r"\+inf"):
+        lb.vbq.ga(lambda pop: np.full(len(pop), np.inf), 4, -1, 1, generations=2)
     with pytest.raises(ValueError, match="one per genome"):
         lb.vbq.ga(lambda pop: [1.0], 4, -1, 1, generations=2)
     with pytest.raises(ValueError, match="NaN"):  # the native check, without the Python wrapper

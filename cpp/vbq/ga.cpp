@@ -2,6 +2,7 @@
 // reproduction, centred crossover, neighbour-bounded mutation.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <string>
 
@@ -67,10 +68,15 @@ void ga_mutate(double* u, int m, int index, double r, double lo, double hi, bool
 }
 
 std::vector<double> roulette_weights(const double* f, int n) {
-  const double fmin = *std::min_element(f, f + n);
-  std::vector<double> w(n);
-  for (int i = 0; i < n; ++i) w[i] = fmin >= 0 ? f[i] : f[i] - fmin;
-  if (std::accumulate(w.begin(), w.end(), 0.0) <= 0) std::fill(w.begin(), w.end(), 1.0);
+  // -inf marks a genome the fitness rejects: it is never drawn.
+  double fmin = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < n; ++i)
+    if (std::isfinite(f[i])) fmin = std::min(fmin, f[i]);
+  std::vector<double> w(n, 0.0);
+  for (int i = 0; i < n; ++i)
+    if (std::isfinite(f[i])) w[i] = fmin >= 0 ? f[i] : f[i] - fmin;
+  if (std::accumulate(w.begin(), w.end(), 0.0) <= 0)  // no preference: every usable genome
+    for (int i = 0; i < n; ++i) w[i] = std::isfinite(f[i]) || fmin == std::numeric_limits<double>::infinity();
   return w;
 }
 
@@ -131,9 +137,10 @@ void evaluate(const BatchFitness& fitness, const std::vector<double>& genomes, i
   if (n <= 0) return;
   fitness(genomes.data() + size_t(first) * K, n, K, out.data() + first);
   for (int i = first; i < first + n; ++i)
-    if (std::isnan(out[i]))
-      throw std::invalid_argument("fitness returned NaN for genome " + std::to_string(i - first) +
-                                  " of the population it was given");
+    if (std::isnan(out[i]) || out[i] == std::numeric_limits<double>::infinity())
+      throw std::invalid_argument("fitness returned " + std::string(std::isnan(out[i]) ? "NaN" : "+inf") +
+                                  " for genome " + std::to_string(i - first) +
+                                  " of the population it was given (finite values or -inf expected)");
 }
 
 }  // namespace
@@ -180,19 +187,20 @@ GAResult ga_run(const GAConfig& cfg, const BatchFitness& fitness, const Progress
     std::vector<double> w = roulette_weights(fit.data(), P);
     w[best] = 0;
     double total = std::accumulate(w.begin(), w.end(), 0.0);
-    if (total <= 0) {
-      std::fill(w.begin(), w.end(), 1.0);
-      w[best] = 0;
-      total = P - 1;
+    if (total <= 0) {  // the rest all weigh 0: any other usable genome, else the elite again
+      for (int i = 0; i < P; ++i) w[i] = i != best && std::isfinite(fit[i]);
+      total = std::accumulate(w.begin(), w.end(), 0.0);
+      if (total <= 0) w[best] = total = 1;
     }
+    int last = P - 1;  // rounding can run past the end: fall back to the last drawable one
+    while (w[last] <= 0) --last;
     int k = 0;
     std::copy(row(pop, best), row(pop, best) + K, row(next, k));
     next_fit[k++] = fit[best];
     for (; k < n_rep; ++k) {
       double r = rng.uniform() * total;
       int pick = 0;
-      while (pick < P - 1 && (r -= w[pick]) >= 0) ++pick;
-      if (w[pick] == 0) pick = pick == best ? (best + 1) % P : pick;  // rounding at the end
+      while (pick < last && (w[pick] <= 0 || (r -= w[pick]) >= 0)) ++pick;
       std::copy(row(pop, pick), row(pop, pick) + K, row(next, k));
       next_fit[k] = fit[pick];
     }

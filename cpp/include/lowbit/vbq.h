@@ -26,7 +26,7 @@ class Rng {
 };
 
 // Fitness of n candidates (row-major [n x K] codebooks) written to out[n]; larger is
-// better. A Python callable is wrapped into one of these by the bindings.
+// better, -inf rejects a candidate, NaN and +inf are errors. A Python callable is wrapped into one of these by the bindings.
 using BatchFitness = std::function<void(const double* genomes, int n, int K, double* out)>;
 // Called after each generation / iteration with (index, best, mean); return false to stop.
 using Progress = std::function<bool(int, double, double)>;
@@ -66,7 +66,8 @@ void ga_crossover(const double* p1, const double* p2, int m, double center, int 
                   double lo, double hi, bool strict_lo, double* c1, double* c2);
 // Moves u[index] to a point r in (0, 1) of the way between its neighbours (or bounds).
 void ga_mutate(double* u, int m, int index, double r, double lo, double hi, bool strict_lo);
-// Roulette weights: fitness itself when all >= 0 (the paper), else fitness - min.
+// Roulette weights: fitness itself when all >= 0 (the paper), else fitness - min;
+// a genome with fitness -inf (rejected) gets weight 0.
 std::vector<double> roulette_weights(const double* f, int n);
 
 // ---- the formula (fit.cpp) -----------------------------------------------------------------

@@ -121,8 +121,10 @@ def ga_mutate(u, index: int, r: float, lo: float, hi: float, strict_lo: bool) ->
 
 def roulette_weights(f) -> np.ndarray:
     f = np.asarray(f, np.float64)
-    w = f if f.min() >= 0 else f - f.min()
-    return w if w.sum() > 0 else np.ones_like(w)
+    ok = np.isfinite(f)                      # -inf: rejected, never drawn
+    fmin = f[ok].min() if ok.any() else 0.0
+    w = np.where(ok, f if fmin >= 0 else f - fmin, 0.0)
+    return w if w.sum() > 0 else (ok | ~ok.any()).astype(np.float64)
 
 
 def sa_acceptance(e: float, e_new: float, temperature: float, scale: float = 100.0) -> float:

@@ -36,8 +36,10 @@ def _checked(fitness: Callable) -> Callable:
         out = np.asarray(fitness(pop), dtype=np.float64).reshape(-1)
         if out.size != len(pop):
             raise ValueError(f"fitness must return {len(pop)} values (one per genome), got {out.size}")
-        if np.isnan(out).any():
-            raise ValueError(f"fitness returned NaN for genome(s) {np.flatnonzero(np.isnan(out)).tolist()}")
+        bad = np.isnan(out) | (out == np.inf)
+        if bad.any():
+            raise ValueError(f"fitness returned NaN or +inf for genome(s) {np.flatnonzero(bad).tolist()} "
+                             "(finite values expected; -inf rejects a genome)")
         return out
     return call
 
@@ -48,7 +50,7 @@ def ga(fitness: Fitness, bins: int, lo: float, hi: float, *, symmetric: bool = F
     """Maximize fitness over sorted codebooks of `bins` values in [lo, hi].
 
     fitness: a callable taking a [n, bins] float64 array (a batch of genomes) and returning
-    n numbers (larger is better; e.g. accuracy), or a native objective (`weight_mse`,
+    n numbers (larger is better, e.g. accuracy; -inf rejects a genome), or a native objective (`weight_mse`,
     `layer_output_mse`), whose negative is maximized entirely in C++.
     symmetric: v[bins-1-i] = -v[i] within [-max(|lo|, |hi|), max(|lo|, |hi|)].
     rates: (R_r, 2 R_c, R_m), summing to 1. init: optional [n, bins] starting genomes.
