@@ -61,12 +61,7 @@ class QuantConfig:
         if not isinstance(self.overrides, dict):
             raise TypeError(f"overrides must be a dict of pattern -> fields, got {type(self.overrides).__name__}")
         for pattern, values in self.overrides.items():
-            if not isinstance(values, dict):
-                raise TypeError(f"overrides[{pattern!r}] must be a dict, got {type(values).__name__}")
-            unknown = set(values) - set(_OVERRIDABLE)
-            if unknown:
-                raise ValueError(f"overrides[{pattern!r}] has unknown fields {sorted(unknown)}; "
-                                 f"allowed: {list(_OVERRIDABLE)}")
+            check_override_fields(pattern, values, _OVERRIDABLE)
             merged = self._base()
             merged.update(values)
             _check_layer_fields(merged["bits"], merged["scheme"], merged["granularity"],
@@ -97,6 +92,26 @@ class QuantConfig:
 
     def with_bits(self, bits: int) -> "QuantConfig":
         return replace(self, bits=bits)
+
+
+def check_override_fields(pattern: str, values, allowed: Sequence[str]) -> None:
+    """overrides[pattern] must be a dict whose keys are all in `allowed`."""
+    if not isinstance(values, dict):
+        raise TypeError(f"overrides[{pattern!r}] must be a dict of fields, got {type(values).__name__}")
+    unknown = set(values) - set(allowed)
+    if unknown:
+        raise ValueError(f"overrides[{pattern!r}] has unknown fields {sorted(unknown)}; "
+                         f"allowed: {list(allowed)}")
+
+
+def last_module_of(model, types) -> Optional[str]:
+    """Name of the last module (in definition order) that is an instance of `types`: the
+    output layer, which the papers keep in float by default."""
+    last = None
+    for name, module in model.named_modules():
+        if isinstance(module, types):
+            last = name
+    return last
 
 
 def matches(pattern: str, module_name: str, param: str) -> bool:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from . import ops
-from .config import LayerConfig, QuantConfig, matches
+from .config import LayerConfig, QuantConfig, last_module_of, matches
 from .quant import QParams, calibrate, codebook as make_codebook, num_groups
 from .qrecord import record_qparams
 
@@ -97,14 +97,6 @@ def _compute_qparams(w: torch.Tensor, cfg: LayerConfig, where: str) -> QParams:
         raise type(exc)(f"{where}: {exc}") from None
 
 
-def _output_layer(model: nn.Module) -> Optional[str]:
-    last = None
-    for name, module in model.named_modules():
-        if isinstance(module, QUANTIZABLE):
-            last = name
-    return last
-
-
 def attach(model: nn.Module, config: Optional[QuantConfig] = None, **kwargs) -> AttachState:
     """Put straight-through weight fake-quantization on every Linear, Conv1d/2d and
     RNN/LSTM/GRU weight matrix of `model` (each weight_ih_l* / weight_hh_l* on its own).
@@ -122,7 +114,7 @@ def attach(model: nn.Module, config: Optional[QuantConfig] = None, **kwargs) -> 
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if getattr(model, _STATE_ATTR, None) is not None:
         raise ValueError("model already has lowbit hooks; call lowbit.detach(model) first")
-    output = None if config.quantize_output else _output_layer(model)
+    output = None if config.quantize_output else last_module_of(model, QUANTIZABLE)
     plan: Dict[str, Tuple[nn.Module, List[Target]]] = {}
     seen = []
     for name, module in model.named_modules():

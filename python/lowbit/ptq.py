@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .config import _STEP_RULES, _check_layer_fields, matches
+from .config import _STEP_RULES, _check_layer_fields, check_override_fields, last_module_of, matches
 from .hooks import _STATE_ATTR, _weight_names
 from .qrecord import record_qparams
 from .quant import QParams, calibrate, codebook as make_codebook, fake_quantize, num_groups
@@ -67,14 +67,6 @@ def _candidates(model: nn.Module, quantize_bias: bool, batchnorm: bool) -> List[
             out += [(name, p, "batchnorm") for p in ("weight", "bias")
                     if isinstance(module._parameters.get(p), nn.Parameter)]
     return out
-
-
-def _output_layer(model: nn.Module) -> Optional[str]:
-    last = None
-    for name, module in model.named_modules():
-        if isinstance(module, WEIGHT_MODULES):
-            last = name
-    return last
 
 
 def _check_patterns(patterns: Sequence[str], what: str) -> List[str]:
@@ -122,12 +114,7 @@ def plan(model: nn.Module, scheme: str, bits: int, granularity: str = "channel",
     base = {"bits": bits, "scheme": scheme, "granularity": granularity, "groups": groups,
             "method": method, "codebook": codebook}
     for pattern, values in overrides.items():
-        if not isinstance(values, dict):
-            raise TypeError(f"overrides[{pattern!r}] must be a dict of fields, got {type(values).__name__}")
-        unknown = set(values) - set(_OVERRIDABLE)
-        if unknown:
-            raise ValueError(f"overrides[{pattern!r}] has unknown fields {sorted(unknown)}; "
-                             f"allowed: {list(_OVERRIDABLE)}")
+        check_override_fields(pattern, values, _OVERRIDABLE)
 
     candidates = _candidates(model, quantize_bias, batchnorm)
     if not candidates:
@@ -138,7 +125,7 @@ def plan(model: nn.Module, scheme: str, bits: int, granularity: str = "channel",
             if not any(matches(p, n, q) for n, q, _ in candidates):
                 raise ValueError(f"{what} pattern {p!r} matches no quantizable module or tensor; "
                                  f"names are like {[f'{n}.{q}' for n, q, _ in candidates[:4]]}")
-    output = None if quantize_output else _output_layer(model)
+    output = None if quantize_output else last_module_of(model, WEIGHT_MODULES)
     targets = []
     for name, param, kind in candidates:
         if name == output or any(matches(p, name, param) for p in skip_p):

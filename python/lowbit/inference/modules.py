@@ -193,8 +193,8 @@ class ShiftConv2d(_PackedConv2d):
         if scale is None:  # one step for the whole input; zero padding quantizes to 0
             if not isinstance(x, torch.Tensor) or x.dtype != torch.float32:
                 raise TypeError(f"ShiftConv2d expects a float32 tensor, got {getattr(x, 'dtype', type(x).__name__)}")
-            top = x.abs().max()  # max|x| / L in float32, as the kernel's dynamic step
-            scale = float(top / (2 ** (self.act_bits - 1) - 1)) if float(top) > 0 else 1.0
+            # the kernels' own dynamic step (max|x| / L, 1 for all zeros), without the codes
+            scale = float(ops.qparams(x.reshape(1, -1), "symmetric", self.act_bits, 1, "maxabs")[0])
         return self._run(x, "ShiftConv2d", x_scale=scale)
 
 
