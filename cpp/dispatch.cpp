@@ -116,14 +116,29 @@ void unpack_bits(const uint8_t* p, int64_t n, int b, uint8_t off, uint8_t* o) {
                             : generic::unpack_bits(p, n, b, off, o);
 }
 bool shift_gemm(const int8_t* x, int64_t N, int64_t K, const uint8_t* w, int64_t O, int bits,
-                float xs, const double* ws, const float* bias, int method, int64_t* acc, float* out) {
-  return active_isa() == Isa::avx2 ? avx2::shift_gemm(x, N, K, w, O, bits, xs, ws, bias, method, acc, out)
-                                   : generic::shift_gemm(x, N, K, w, O, bits, xs, ws, bias, method, acc, out);
+                float xs, const double* ws, const float* bias, int method, int64_t* acc, float* out,
+                int64_t sn, int64_t so) {
+  return active_isa() == Isa::avx2
+             ? avx2::shift_gemm(x, N, K, w, O, bits, xs, ws, bias, method, acc, out, sn, so)
+             : generic::shift_gemm(x, N, K, w, O, bits, xs, ws, bias, method, acc, out, sn, so);
 }
 void lut_gemm(const float* x, int64_t N, int64_t K, const uint8_t* w, int64_t O, int bits,
-              const float* t, int64_t nt, const float* bias, float* out) {
-  active_isa() == Isa::avx2 ? avx2::lut_gemm(x, N, K, w, O, bits, t, nt, bias, out)
-                            : generic::lut_gemm(x, N, K, w, O, bits, t, nt, bias, out);
+              const float* t, int64_t nt, const float* bias, float* out, int64_t sn, int64_t so) {
+  active_isa() == Isa::avx2 ? avx2::lut_gemm(x, N, K, w, O, bits, t, nt, bias, out, sn, so)
+                            : generic::lut_gemm(x, N, K, w, O, bits, t, nt, bias, out, sn, so);
+}
+bool shift_conv2d(const int8_t* x, const Conv2dShape& s, int64_t c0, int64_t c, const uint8_t* w, int64_t O,
+                  int bits, float xs, const double* ws, const float* bias, float* out) {
+  return active_isa() == Isa::avx2 ? avx2::shift_conv2d(x, s, c0, c, w, O, bits, xs, ws, bias, out)
+                                   : generic::shift_conv2d(x, s, c0, c, w, O, bits, xs, ws, bias, out);
+}
+template <class T> void im2col(const T* x, const Conv2dShape& s, int64_t c0, int64_t c, T* cols) {
+  active_isa() == Isa::avx2 ? avx2::im2col(x, s, c0, c, cols) : generic::im2col(x, s, c0, c, cols);
+}
+template void im2col<int8_t>(const int8_t*, const Conv2dShape&, int64_t, int64_t, int8_t*);
+template void im2col<float>(const float*, const Conv2dShape&, int64_t, int64_t, float*);
+void max_pool2d(const float* x, const Conv2dShape& s, float* out) {
+  active_isa() == Isa::avx2 ? avx2::max_pool2d(x, s, out) : generic::max_pool2d(x, s, out);
 }
 
 #define LOWBIT_INSTANTIATE(T)                                                                  \

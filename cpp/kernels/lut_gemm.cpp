@@ -78,7 +78,8 @@ void dot_f32_x4(const float* x, const float* w, int64_t n, float s[4]) {
 }  // namespace
 
 void lut_gemm(const float* x, int64_t N, int64_t K, const uint8_t* w, int64_t O, int bits,
-              const float* tables, int64_t n_tables, const float* bias, float* out) {
+              const float* tables, int64_t n_tables, const float* bias, float* out,
+              int64_t out_stride_n, int64_t out_stride_o) {
   const int64_t row_bytes = packed_row_bytes(K, bits), T = int64_t(1) << bits;
   const int64_t rows_per_table = O / n_tables;
   const int64_t blocks = (O + kRows - 1) / kRows;
@@ -108,7 +109,7 @@ void lut_gemm(const float* x, int64_t N, int64_t K, const uint8_t* w, int64_t O,
       }
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t n = 0; n < N; ++n)
-          out[n * O + o0 + r] = bias ? blk[r * N + n] + bias[o0 + r] : blk[r * N + n];
+          out[n * out_stride_n + (o0 + r) * out_stride_o] = bias ? blk[r * N + n] + bias[o0 + r] : blk[r * N + n];
     }
   }
 }

@@ -201,12 +201,44 @@ bool sym_fq_range_avx2(const float* w, int64_t b, int64_t e, float D, int L, flo
 }
 #endif
 
+#ifdef __AVX2__
+// Codes only (activations of the shift kernels): the arithmetic of sym_range, 32 at a time.
+bool sym_codes_range_avx2(const float* w, int64_t b, int64_t e, float D, int L, int8_t* codes) {
+  const __m256 vD = _mm256_set1_ps(D), half = _mm256_set1_ps(0.5f), vL = _mm256_set1_ps(float(L));
+  const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);  // undo the per-lane packs
+  __m256 bad = _mm256_setzero_ps();
+  int64_t i = b;
+  auto eight = [&](int64_t at) {
+    const __m256 x = _mm256_loadu_ps(w + at);
+    const __m256 a = _mm256_and_ps(x, absmask);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, fmax, _CMP_NLE_UQ));  // NaN or Inf
+    const __m256i mag = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_add_ps(_mm256_div_ps(a, vD), half), vL));
+    return _mm256_sign_epi32(mag, _mm256_castps_si256(_mm256_or_ps(x, _mm256_castsi256_ps(
+                                                                         _mm256_set1_epi32(1)))));
+  };
+  for (; i + 32 <= e; i += 32) {
+    const __m256i q01 = _mm256_packs_epi32(eight(i), eight(i + 8));
+    const __m256i q23 = _mm256_packs_epi32(eight(i + 16), eight(i + 24));
+    const __m256i q = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q01, q23), order);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + i), q);
+  }
+  const bool tail_bad = sym_range<float>(w, i, e, D, L, codes, nullptr, nullptr);
+  return tail_bad || _mm256_movemask_ps(bad) != 0;
+}
+#endif
+
 template <class T>
 bool sym_quantize(const T* w, int64_t groups, int64_t gsize, const T* step, int bits,
                   int8_t* codes, T* fq, bool* mask) {
   const int L = (1 << (bits - 1)) - 1;
 #ifdef __AVX2__
   if constexpr (std::is_same_v<T, float>) {
+    if (codes && !fq && !mask)
+      return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
+        return sym_codes_range_avx2(w, b, e, step[g], L, codes);
+      });
     if (fq && !codes && !mask) {
       const bool stream = groups * gsize * int64_t(sizeof(float)) >= (int64_t(8) << 20);
       return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {

@@ -233,7 +233,7 @@ void gemv_nibbles_x4(const uint8_t* ax, const int8_t* sx, int64_t K, const uint8
 
 bool shift_gemm(const int8_t* x, int64_t N, int64_t K, const uint8_t* w, int64_t O, int bits,
                 float x_scale, const double* w_scale, const float* bias, int method, int64_t* acc,
-                float* out) {
+                float* out, int64_t out_stride_n, int64_t out_stride_o) {
   if (method == 1 && bits > 4) return false;
   const int64_t row_bytes = packed_row_bytes(K, bits), Kp = round_up(K, 32);
   int8_t table[16];
@@ -289,7 +289,7 @@ bool shift_gemm(const int8_t* x, int64_t N, int64_t K, const uint8_t* w, int64_t
           if (acc) acc[n * O + o] = a;
           if (out) {
             const float y = float(double(a) * scale);
-            out[n * O + o] = bias ? y + bias[o] : y;
+            out[n * out_stride_n + o * out_stride_o] = bias ? y + bias[o] : y;
           }
         }
       }

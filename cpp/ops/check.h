@@ -48,4 +48,16 @@ inline void check_param_dtype(const at::Tensor& w, const at::Tensor& p, const ch
                     w.device());
 }
 
+// The shift kernels' method: 0 literal shift-and-add, 1 int8 multiply-add (bits <= 4).
+inline int shift_method_id(const std::string& method, int64_t bits) {
+  if (method == "literal") return 0;
+  if (method == "int8") {
+    TORCH_CHECK_VALUE(bits <= 4, "method 'int8' decodes power-of-two codes to int8 and needs bits <= 4, got ",
+                      bits, "; use method='literal' (or 'auto')");
+    return 1;
+  }
+  TORCH_CHECK_VALUE(method == "auto", "method must be 'auto', 'literal' or 'int8', got '", method, "'");
+  return bits <= 4 ? 1 : 0;
+}
+
 }  // namespace lowbit::ops

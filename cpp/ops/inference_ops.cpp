@@ -12,17 +12,6 @@ namespace lowbit::ops {
 namespace {
 namespace K = lowbit::kernels;
 
-int method_id(const std::string& method, int64_t bits) {
-  if (method == "literal") return 0;
-  if (method == "int8") {
-    TORCH_CHECK_VALUE(bits <= 4, "method 'int8' decodes power-of-two codes to int8 and needs bits <= 4, got ",
-                      bits, "; use method='literal' (or 'auto')");
-    return 1;
-  }
-  TORCH_CHECK_VALUE(method == "auto", "method must be 'auto', 'literal' or 'int8', got '", method, "'");
-  return bits <= 4 ? 1 : 0;
-}
-
 // [O, K] codes -> [O, ceil(K/8) * bits] bytes, each row packed on its own.
 at::Tensor pack_rows_cpu(const at::Tensor& codes_in, int64_t bits) {
   check_bits(bits, 1, 8, "pack_rows");
@@ -111,7 +100,7 @@ at::Tensor shift_matmul_int_cpu(const at::Tensor& x_in, const at::Tensor& w_in, 
   at::Tensor acc = at::empty({x.size(0), O}, x.options().dtype(at::kLong));
   std::vector<double> ones(size_t(O), 1.0);
   K::shift_gemm(x.data_ptr<int8_t>(), x.size(0), x.size(1), w.data_ptr<uint8_t>(), O, int(bits), 1.0f,
-                ones.data(), nullptr, method_id(method, bits), acc.data_ptr<int64_t>(), nullptr);
+                ones.data(), nullptr, shift_method_id(method, bits), acc.data_ptr<int64_t>(), nullptr, O, 1);
   return acc.reshape(out_shape(x_in, O));
 }
 
@@ -121,7 +110,7 @@ at::Tensor shift_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int6
   check_bits(bits, 2, 8, "power-of-two weights");
   const at::Tensor w = w_in.contiguous(), w_scale = w_scale_in.contiguous();
   const int64_t O = w.size(0);
-  const int m = method_id(method, bits);
+  const int m = shift_method_id(method, bits);
   auto [codes, step] = quantize_activations_cpu(x_in, act_bits, x_scale);
   const at::Tensor xq = codes.reshape({-1, x_in.size(-1)});
   check_packed(w, xq.size(1), bits);
@@ -131,7 +120,7 @@ at::Tensor shift_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int6
   at::Tensor out = at::empty({xq.size(0), O}, x_in.options());
   K::shift_gemm(xq.data_ptr<int8_t>(), xq.size(0), xq.size(1), w.data_ptr<uint8_t>(), O, int(bits),
                 step.item<float>(), w_scale.data_ptr<double>(), bias.defined() ? bias.data_ptr<float>() : nullptr,
-                m, nullptr, out.data_ptr<float>());
+                m, nullptr, out.data_ptr<float>(), O, 1);
   return out.reshape(out_shape(x_in, O));
 }
 
@@ -151,7 +140,7 @@ at::Tensor lut_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_
   at::Tensor out = at::empty({x.size(0), O}, x.options());
   K::lut_gemm(x.data_ptr<float>(), x.size(0), x.size(1), w.data_ptr<uint8_t>(), O, int(bits),
               tables.data_ptr<float>(), tables.size(0), bias.defined() ? bias.data_ptr<float>() : nullptr,
-              out.data_ptr<float>());
+              out.data_ptr<float>(), O, 1);
   return out.reshape(out_shape(x_in, O));
 }
 

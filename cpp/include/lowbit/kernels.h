@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "lowbit/conv_shape.h"
+
 namespace lowbit {
 namespace generic {
 #include "lowbit/kernels.inc"

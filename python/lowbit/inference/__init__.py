@@ -1,7 +1,8 @@
 """Packed low-bit inference: bit-shift kernels for power-of-two weights and look-up-table
 kernels for any codebook (see modules.py and convert.py)."""
 from .convert import MODES, convert, model_size
+from .fuse import FusedModel, fuse
 from .modules import LUTConv2d, LUTLinear, ShiftConv2d, ShiftLinear, lookup_tables
 
-__all__ = ["convert", "model_size", "MODES", "ShiftLinear", "ShiftConv2d", "LUTLinear", "LUTConv2d",
+__all__ = ["convert", "fuse", "FusedModel", "model_size", "MODES", "ShiftLinear", "ShiftConv2d", "LUTLinear", "LUTConv2d",
            "lookup_tables"]

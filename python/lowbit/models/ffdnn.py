@@ -41,8 +41,17 @@ class FFDNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Accept images ([N, 1, 28, 28]) as well as flat vectors ([N, 784]).
-        x = torch.flatten(x, 1)
-        if x.shape[1] != self.in_features:
-            raise ValueError(f"FFDNN expects {self.in_features} features per example, "
-                             f"got {x.shape[1]}")
+        x = _check_features(torch.flatten(x, 1), self.in_features)
         return self.output(self.hidden(x))
+
+
+def _check_features(x: torch.Tensor, in_features: int) -> torch.Tensor:
+    if x.shape[1] != in_features:
+        raise ValueError(f"FFDNN expects {in_features} features per example, got {x.shape[1]}")
+    return x
+
+
+# torch.fx records the check as one call (lb.inference.fuse skips it: the fused layers
+# check their input sizes themselves) instead of failing on its data-dependent branch.
+_check_features.lowbit_fuse_identity = True
+torch.fx.wrap("_check_features")

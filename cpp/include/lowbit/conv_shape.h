@@ -1,0 +1,21 @@
+// The geometry of one 2-D convolution or pooling window over a single [C, H, W] image.
+#pragma once
+#include <cstdint>
+
+namespace lowbit {
+
+struct Conv2dShape {
+  int64_t C, H, W;     // input channels, height, width
+  int64_t kh, kw;      // window
+  int64_t sh, sw;      // stride
+  int64_t ph, pw;      // zero (or -inf, for max pooling) padding
+  int64_t dh, dw;      // dilation
+  int64_t Ho, Wo;      // output height and width
+
+  // Output size as torch computes it (floor mode); <= 0 when the window does not fit.
+  static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+    return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+  }
+};
+
+}  // namespace lowbit

@@ -1,0 +1,55 @@
+// Layout helpers for convolution-shaped layers of a fused inference chain: im2col on
+// activation codes or floats, and max pooling. Plain loops; the products are elsewhere.
+#include <cmath>
+#include <limits>
+
+#include "lowbit/common.h"
+#include "lowbit/isa.h"
+#include "lowbit/kernels.h"
+
+LOWBIT_ISA_BEGIN
+
+template <class T>
+void im2col(const T* x, const Conv2dShape& s, int64_t c0, int64_t channels, T* cols) {
+  const int64_t Kc = channels * s.kh * s.kw;
+  for (int64_t oh = 0; oh < s.Ho; ++oh)
+    for (int64_t ow = 0; ow < s.Wo; ++ow) {
+      T* col = cols + (oh * s.Wo + ow) * Kc;
+      for (int64_t c = 0; c < channels; ++c) {
+        const T* img = x + (c0 + c) * s.H * s.W;
+        for (int64_t i = 0; i < s.kh; ++i) {
+          const int64_t h = oh * s.sh - s.ph + i * s.dh;
+          const bool row_in = h >= 0 && h < s.H;
+          for (int64_t j = 0; j < s.kw; ++j) {
+            const int64_t w = ow * s.sw - s.pw + j * s.dw;
+            *col++ = row_in && w >= 0 && w < s.W ? img[h * s.W + w] : T(0);
+          }
+        }
+      }
+    }
+}
+template void im2col<int8_t>(const int8_t*, const Conv2dShape&, int64_t, int64_t, int8_t*);
+template void im2col<float>(const float*, const Conv2dShape&, int64_t, int64_t, float*);
+
+void max_pool2d(const float* x, const Conv2dShape& s, float* out) {
+  for (int64_t c = 0; c < s.C; ++c) {
+    const float* img = x + c * s.H * s.W;
+    for (int64_t oh = 0; oh < s.Ho; ++oh)
+      for (int64_t ow = 0; ow < s.Wo; ++ow) {
+        float m = -std::numeric_limits<float>::infinity();
+        for (int64_t i = 0; i < s.kh; ++i) {
+          const int64_t h = oh * s.sh - s.ph + i * s.dh;
+          if (h < 0 || h >= s.H) continue;
+          for (int64_t j = 0; j < s.kw; ++j) {
+            const int64_t w = ow * s.sw - s.pw + j * s.dw;
+            if (w < 0 || w >= s.W) continue;
+            const float v = img[h * s.W + w];
+            if (v > m || std::isnan(v)) m = v;  // NaN propagates, as in torch
+          }
+        }
+        *out++ = m;
+      }
+  }
+}
+
+LOWBIT_ISA_END

@@ -1,0 +1,273 @@
+// A fused inference chain (torch.classes.lowbit.ChainPlan): the layers of a converted
+// model run one after another inside one native call, with no Python and no per-layer
+// dispatch in between. Each step does exactly the arithmetic of the module it replaces
+// (ShiftLinear/ShiftConv2d/LUTLinear/LUTConv2d, ReLU, MaxPool2d, flatten, and float
+// Linear/Conv2d/BatchNorm2d through the same ATen ops), so a fused model's outputs equal
+// the unfused converted model's bit for bit. Convolutions quantize their whole input once
+// and build integer im2col columns per image; the packed kernels write NCHW directly.
+#include <ATen/ATen.h>
+#include <torch/custom_class.h>
+#include <torch/library.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "lowbit/common.h"
+#include "lowbit/kernels.h"
+#include "lowbit/packed_rows.h"
+#include "ops/check.h"
+
+namespace lowbit::ops {
+namespace {
+namespace K = lowbit::kernels;
+
+// A ShiftLinear/LUTLinear (conv = false) or ShiftConv2d/LUTConv2d (conv = true) layer.
+struct PackedLayer {
+  bool shift = true;               // power-of-two weights, integer activations; else LUT
+  std::vector<at::Tensor> packed;  // per convolution group: [O / groups, row bytes] uint8
+  at::Tensor scale;                // shift: w_scale [O] float64; LUT: tables [groups * t, 2^bits]
+  at::Tensor bias;                 // [O] float32, or undefined
+  int64_t bits = 4, act_bits = 8, method = 1, O = 0;
+  c10::optional<double> x_scale;
+  int64_t in = 0;                  // linear: input features; conv: input channels
+  bool conv = false;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
+};
+
+// Integer codes of the whole input (shift layers) and their step, as quantize_activations.
+at::Tensor activation_codes(const PackedLayer& L, const at::Tensor& x, float* step) {
+  const float* xp = x.data_ptr<float>();
+  if (L.x_scale) {
+    *step = float(*L.x_scale);
+  } else {
+    TORCH_CHECK_VALUE(K::qstep_maxabs<float>(xp, 1, x.numel(), int(L.act_bits), step),
+                      "input of a shift layer contains NaN or Inf");
+  }
+  at::Tensor codes = at::empty(x.sizes(), x.options().dtype(at::kChar));
+  TORCH_CHECK_VALUE(K::sym_quantize<float>(xp, 1, x.numel(), step, int(L.act_bits), codes.data_ptr<int8_t>(),
+                                           nullptr, nullptr),
+                    "input of a shift layer contains NaN or Inf");
+  return codes;
+}
+
+// One product of columns [N x Kg] with the packed rows of group g, written channel-major
+// (conv: out[o * N + n]) or row-major (linear: out[n * O + o]).
+void packed_product(const PackedLayer& L, int64_t g, const void* cols, int64_t N, int64_t Kg, float step,
+                    float* out, bool channel_major) {
+  const int64_t Og = L.O / L.groups;
+  const float* bias = L.bias.defined() ? L.bias.data_ptr<float>() + g * Og : nullptr;
+  const uint8_t* w = L.packed[size_t(g)].data_ptr<uint8_t>();
+  const int64_t sn = channel_major ? 1 : L.O, so = channel_major ? N : 1;
+  if (L.shift) {
+    K::shift_gemm(static_cast<const int8_t*>(cols), N, Kg, w, Og, int(L.bits), step,
+                  L.scale.data_ptr<double>() + g * Og, bias, int(L.method), nullptr, out, sn, so);
+  } else {
+    const int64_t tables = L.scale.size(0) / L.groups, T = L.scale.size(1);
+    K::lut_gemm(static_cast<const float*>(cols), N, Kg, w, Og, int(L.bits), L.scale.data_ptr<float>() + g * tables * T,
+                tables, bias, out, sn, so);
+  }
+}
+
+at::Tensor run_linear(const PackedLayer& L, const at::Tensor& x) {
+  TORCH_CHECK_VALUE(x.dim() >= 1 && x.size(-1) == L.in, "a fused linear layer expects ", L.in,
+                    " features in the last dimension, got shape ", x.sizes());
+  float step = 1.0f;
+  const at::Tensor codes = L.shift ? activation_codes(L, x, &step) : at::Tensor();
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = L.O;
+  at::Tensor out = at::empty(shape, x.options());
+  const void* cols = L.shift ? static_cast<const void*>(codes.data_ptr<int8_t>()) : x.data_ptr<float>();
+  packed_product(L, 0, cols, x.numel() / L.in, L.in, step, out.data_ptr<float>(), false);
+  return out;
+}
+
+at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
+  TORCH_CHECK_VALUE(x.dim() == 4 && x.size(1) == L.in, "a fused convolution expects [N, ", L.in,
+                    ", H, W] inputs, got shape ", x.sizes());
+  Conv2dShape s{L.in, x.size(2), x.size(3), L.kh, L.kw, L.sh, L.sw, L.ph, L.pw, L.dh, L.dw, 0, 0};
+  s.Ho = Conv2dShape::out_size(s.H, s.kh, s.sh, s.ph, s.dh);
+  s.Wo = Conv2dShape::out_size(s.W, s.kw, s.sw, s.pw, s.dw);
+  TORCH_CHECK_VALUE(s.Ho > 0 && s.Wo > 0, "a fused convolution's ", s.kh, "x", s.kw, " window does not fit a ",
+                    s.H, "x", s.W, " input");
+  float step = 1.0f;
+  const at::Tensor codes = L.shift ? activation_codes(L, x, &step) : at::Tensor();
+  const int64_t B = x.size(0), N = s.Ho * s.Wo, Cg = L.in / L.groups, Kg = Cg * s.kh * s.kw, Og = L.O / L.groups;
+  const int64_t image = L.in * s.H * s.W;
+  at::Tensor out = at::empty({B, L.O, s.Ho, s.Wo}, x.options());
+  float* o = out.data_ptr<float>();
+  // Images in parallel; the kernels inside then run on one thread (nested regions do).
+  const int nt = B > 1 ? int(std::min<int64_t>(num_threads(), B)) : 1;
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<int8_t> icols;  // im2col rows, for the paths that need them
+    std::vector<float> fcols;
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t g = 0; g < L.groups; ++g) {
+        float* dst = o + (b * L.O + g * Og) * N;
+        const float* bias = L.bias.defined() ? L.bias.data_ptr<float>() + g * Og : nullptr;
+        if (L.shift && L.method == 1 &&  // int8 multiply-add on 4-tap columns, when it applies
+            K::shift_conv2d(codes.data_ptr<int8_t>() + b * image, s, g * Cg, Cg, L.packed[size_t(g)].data_ptr<uint8_t>(),
+                            Og, int(L.bits), step, L.scale.data_ptr<double>() + g * Og, bias, dst)) {
+          continue;
+        } else if (L.shift) {
+          icols.resize(size_t(N * Kg));
+          K::im2col<int8_t>(codes.data_ptr<int8_t>() + b * image, s, g * Cg, Cg, icols.data());
+          packed_product(L, g, icols.data(), N, Kg, step, dst, true);
+        } else {
+          fcols.resize(size_t(N * Kg));
+          K::im2col<float>(x.data_ptr<float>() + b * image, s, g * Cg, Cg, fcols.data());
+          packed_product(L, g, fcols.data(), N, Kg, step, dst, true);
+        }
+      }
+  }
+  return out;
+}
+
+at::Tensor relu(const at::Tensor& x, bool owned) {
+  at::Tensor y = owned ? x : at::empty_like(x);
+  const float* p = x.data_ptr<float>();
+  float* q = y.data_ptr<float>();
+  for (int64_t i = 0, n = x.numel(); i < n; ++i) q[i] = p[i] < 0.0f ? 0.0f : p[i];  // NaN stays NaN
+  return y;
+}
+
+at::Tensor max_pool(const at::Tensor& x, const std::vector<int64_t>& k, const std::vector<int64_t>& st,
+                    const std::vector<int64_t>& pad, const std::vector<int64_t>& dil) {
+  TORCH_CHECK_VALUE(x.dim() == 4, "a fused max pool expects [N, C, H, W] inputs, got shape ", x.sizes());
+  Conv2dShape s{x.size(1), x.size(2), x.size(3), k[0], k[1], st[0], st[1], pad[0], pad[1], dil[0], dil[1], 0, 0};
+  s.Ho = Conv2dShape::out_size(s.H, s.kh, s.sh, s.ph, s.dh);
+  s.Wo = Conv2dShape::out_size(s.W, s.kw, s.sw, s.pw, s.dw);
+  TORCH_CHECK_VALUE(s.Ho > 0 && s.Wo > 0, "a fused max pool's window does not fit a ", s.H, "x", s.W, " input");
+  at::Tensor out = at::empty({x.size(0), s.C, s.Ho, s.Wo}, x.options());
+  const int64_t in_img = s.C * s.H * s.W, out_img = s.C * s.Ho * s.Wo;
+  for (int64_t b = 0; b < x.size(0); ++b)
+    K::max_pool2d(x.data_ptr<float>() + b * in_img, s, out.data_ptr<float>() + b * out_img);
+  return out;
+}
+
+std::vector<int64_t> pair(const std::vector<int64_t>& v, const char* name) {
+  TORCH_CHECK_VALUE(v.size() == 2 && v[0] >= 0 && v[1] >= 0, name, " must be two non-negative integers");
+  return v;
+}
+
+class ChainPlan : public torch::CustomClassHolder {
+ public:
+  // conv: [] for a linear layer, else [kh, kw, sh, sw, ph, pw, dh, dw, groups].
+  void add_packed(bool shift, std::vector<at::Tensor> packed, at::Tensor scale, c10::optional<at::Tensor> bias,
+                  int64_t bits, int64_t in, std::vector<int64_t> conv, int64_t act_bits,
+                  c10::optional<double> x_scale, std::string method) {
+    PackedLayer L;
+    L.shift = shift;
+    L.bits = bits;
+    L.in = in;
+    L.conv = !conv.empty();
+    if (L.conv) {
+      TORCH_CHECK_VALUE(conv.size() == 9, "conv must be [kh, kw, sh, sw, ph, pw, dh, dw, groups]");
+      L.kh = conv[0], L.kw = conv[1], L.sh = conv[2], L.sw = conv[3], L.ph = conv[4], L.pw = conv[5];
+      L.dh = conv[6], L.dw = conv[7], L.groups = conv[8];
+    }
+    TORCH_CHECK_VALUE(L.groups >= 1 && int64_t(packed.size()) == L.groups && in % L.groups == 0,
+                      "one packed weight per convolution group is needed");
+    const int64_t Kg = L.conv ? in / L.groups * L.kh * L.kw : in;
+    for (auto& p : packed) {
+      TORCH_CHECK_TYPE(p.scalar_type() == at::kByte && p.dim() == 2 && p.size(1) == packed_row_bytes(Kg, int(bits)),
+                       "packed weights must be uint8 [rows, ", packed_row_bytes(Kg, int(bits)), "]");
+      TORCH_CHECK_VALUE(p.size(0) == packed[0].size(0), "every group must have as many rows");
+      L.packed.push_back(p.contiguous());
+    }
+    L.O = packed[0].size(0) * L.groups;
+    if (shift) {
+      check_bits(bits, 2, 8, "power-of-two weights");
+      check_bits(act_bits, 2, 8, "activations");
+      L.method = shift_method_id(method, bits);
+      TORCH_CHECK_TYPE(scale.scalar_type() == at::kDouble && scale.numel() == L.O, "w_scale must be float64 [", L.O, "]");
+      TORCH_CHECK_VALUE(!x_scale || (*x_scale > 0 && std::isfinite(*x_scale)), "x_scale must be positive and finite");
+    } else {
+      check_bits(bits, 1, 8, "codebook weights");
+      TORCH_CHECK_TYPE(scale.scalar_type() == at::kFloat && scale.dim() == 2 && scale.size(1) == (int64_t(1) << bits) &&
+                           scale.size(0) % L.groups == 0 && (L.O / L.groups) % (scale.size(0) / L.groups) == 0,
+                       "tables must be float32 [groups, 2^bits] splitting the output rows");
+    }
+    L.scale = scale.contiguous();
+    L.act_bits = act_bits;
+    L.x_scale = x_scale;
+    if (bias) {
+      TORCH_CHECK_TYPE(bias->scalar_type() == at::kFloat && bias->numel() == L.O, "bias must be float32 [", L.O, "]");
+      L.bias = bias->contiguous();
+    }
+    const bool is_conv = L.conv;
+    add(std::string(shift ? "shift" : "lut") + (is_conv ? "_conv2d" : "_linear"),
+        [L = std::move(L), is_conv](const at::Tensor& x, bool) { return is_conv ? run_conv(L, x) : run_linear(L, x); });
+  }
+
+  void add_relu() { add("relu", [](const at::Tensor& x, bool owned) { return relu(x, owned); }); }
+
+  void add_max_pool2d(std::vector<int64_t> k, std::vector<int64_t> st, std::vector<int64_t> pad,
+                      std::vector<int64_t> dil) {
+    pair(k, "kernel_size"), pair(st, "stride"), pair(pad, "padding"), pair(dil, "dilation");
+    add("max_pool2d", [=](const at::Tensor& x, bool) { return max_pool(x, k, st, pad, dil); });
+  }
+
+  void add_flatten(int64_t start_dim) {
+    add("flatten", [start_dim](const at::Tensor& x, bool) { return x.flatten(start_dim); });
+  }
+
+  void add_linear(at::Tensor w, c10::optional<at::Tensor> b) {
+    add("linear", [=](const at::Tensor& x, bool) { return at::linear(x, w, b); });
+  }
+
+  void add_conv2d(at::Tensor w, c10::optional<at::Tensor> b, std::vector<int64_t> st, std::vector<int64_t> pad,
+                  std::vector<int64_t> dil, int64_t groups) {
+    add("conv2d", [=](const at::Tensor& x, bool) { return at::conv2d(x, w, b, st, pad, dil, groups); });
+  }
+
+  void add_batch_norm(c10::optional<at::Tensor> w, c10::optional<at::Tensor> b, at::Tensor mean, at::Tensor var,
+                      double eps) {
+    add("batch_norm", [=](const at::Tensor& x, bool) {
+      return at::batch_norm(x, w, b, mean, var, false, 0.0, eps, false);
+    });
+  }
+
+  at::Tensor run(at::Tensor x) const {
+    TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat, "a fused model expects float32 inputs, got ", x.scalar_type());
+    TORCH_CHECK_VALUE(x.device().is_cpu(), "a fused model runs the CPU kernels; got a tensor on ", x.device());
+    TORCH_CHECK_VALUE(x.dim() >= 1 && x.numel() > 0, "a fused model expects a non-empty input, got shape ", x.sizes());
+    at::Tensor cur = x.contiguous();
+    for (const auto& step : steps_) {
+      // A step may overwrite its input only when it is not (a view of) the caller's tensor.
+      cur = step(cur, !cur.is_alias_of(x)).contiguous();
+    }
+    return cur;
+  }
+
+  std::vector<std::string> steps() const { return names_; }
+
+ private:
+  using Step = std::function<at::Tensor(const at::Tensor&, bool)>;
+  void add(std::string name, Step step) {
+    names_.push_back(std::move(name));
+    steps_.push_back(std::move(step));
+  }
+  std::vector<Step> steps_;
+  std::vector<std::string> names_;
+};
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(lowbit, m) {
+  m.class_<ChainPlan>("ChainPlan")
+      .def(torch::init<>())
+      .def("add_packed", &ChainPlan::add_packed)
+      .def("add_relu", &ChainPlan::add_relu)
+      .def("add_max_pool2d", &ChainPlan::add_max_pool2d)
+      .def("add_flatten", &ChainPlan::add_flatten)
+      .def("add_linear", &ChainPlan::add_linear)
+      .def("add_conv2d", &ChainPlan::add_conv2d)
+      .def("add_batch_norm", &ChainPlan::add_batch_norm)
+      .def("run", &ChainPlan::run)
+      .def("steps", &ChainPlan::steps);
+}
+
+}  // namespace lowbit::ops

@@ -1,0 +1,154 @@
+"""lb.inference.fuse: one native call per forward, equal to the unfused converted model
+bit for bit, on random chains (hypothesis), the shipped models, and bad input."""
+import copy
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+from torch import nn
+
+import lowbit as lb
+from lowbit import reference as R
+
+
+def _converted(model, mode="auto", scheme="pow2", bits=4, granularity="channel", quantize_output=False, **kw):
+    model = copy.deepcopy(model)
+    lb.attach(model, lb.QuantConfig(bits=bits, scheme=scheme, granularity=granularity,
+                                    quantize_output=quantize_output))
+    lb.freeze(model)
+    return lb.inference.convert(model, mode=mode, **kw)
+
+
+def _assert_fused_equal(converted, x):
+    fused = lb.inference.fuse(converted)
+    with torch.no_grad():
+        assert torch.equal(fused(x), converted(x))
+    return fused
+
+
+@pytest.mark.parametrize("mode", ["shift", "lut"])
+@pytest.mark.parametrize("batch", [1, 5])
+def test_lenet_fused_equals_converted(isa, mode, batch):
+    converted = _converted(lb.models.LeNet5().eval(), mode=mode)
+    fused = _assert_fused_equal(converted, torch.randn(batch, 1, 28, 28))
+    kind = "shift" if mode == "shift" else "lut"
+    assert fused.steps() == [f"{kind}_conv2d", "relu", "max_pool2d", f"{kind}_conv2d", "relu", "max_pool2d",
+                             "flatten", f"{kind}_linear", "relu", f"{kind}_linear", "relu", "linear"]
+    assert fused.model_size() == lb.inference.model_size(converted)
+
+
+def test_shift_conv_kernel_against_the_integer_reference(isa):
+    """The 4-tap column kernel (fused shift convolutions up to 4 bits) against R.shift_linear
+    on torch's own unfold of the input."""
+    conv = nn.Conv2d(3, 7, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2), bias=True)
+    converted = _converted(nn.Sequential(conv).eval(), quantize_output=True)
+    fused, part = lb.inference.fuse(converted), converted[0].parts[0]
+    x = torch.randn(2, 3, 9, 8)
+    cols = F.unfold(x, (3, 2), (1, 2), (1, 2), (2, 1))  # [N, K, L]
+    step = float(R.quantize_activations(x.reshape(1, -1), 8)[1])
+    rows = cols.transpose(1, 2).reshape(-1, cols.shape[1])
+    ref = R.shift_linear(rows, part.w_packed, 4, part.w_scale, part.bias, 8, step)
+    out = fused(x)
+    assert out.shape == conv(x).shape
+    assert torch.equal(out, ref.reshape(2, -1, 7).transpose(1, 2).reshape(out.shape))
+
+
+@settings(max_examples=25, deadline=None)
+@given(cin=st.integers(1, 6), mult=st.integers(1, 3), groups=st.sampled_from([1, 2]), k=st.integers(1, 4),
+       stride=st.integers(1, 2), pad=st.integers(0, 2), dil=st.integers(1, 2), size=st.integers(6, 11),
+       bits=st.sampled_from([2, 3, 4, 5, 8]), mode=st.sampled_from(["shift", "lut"]),
+       method=st.sampled_from(["auto", "literal"]), act_bits=st.sampled_from([8, 4]), batch=st.integers(1, 3),
+       bias=st.booleans(), pool=st.booleans(), seed=st.integers(0, 2 ** 16),
+       isa=st.sampled_from(["generic", "avx2"] if lb._native.C.cpu_has_avx2() else ["generic"]))
+def test_random_chains_fused_equal_converted(cin, mult, groups, k, stride, pad, dil, size, bits, mode, method,
+                                             act_bits, batch, bias, pool, seed, isa):
+    torch.manual_seed(seed)
+    cin *= groups
+    size = max(size, dil * (k - 1) + 1)
+    conv = nn.Conv2d(cin, mult * groups * 2, k, stride=stride, padding=pad, dilation=dil, groups=groups, bias=bias)
+    x = torch.randn(batch, cin, size, size)
+    with torch.no_grad():
+        shape = conv(x).shape
+    if shape[-1] < 2 or shape[-2] < 2:
+        return  # window larger than the image: nothing to pool
+    layers = [conv, nn.ReLU()] + ([nn.MaxPool2d(2)] if pool else []) + [nn.Flatten()]
+    with torch.no_grad():
+        features = nn.Sequential(*layers)(x).shape[1]
+    model = nn.Sequential(*layers, nn.Linear(features, 5), nn.ReLU(), nn.Linear(5, 3)).eval()
+    scheme = "pow2" if mode == "shift" else "symmetric"
+    converted = _converted(model, mode=mode, scheme=scheme, bits=bits, act_bits=act_bits,
+                           **({"method": method} if mode == "shift" else {}))
+    lb.set_kernel_isa(isa)
+    try:
+        _assert_fused_equal(converted, x)
+    finally:
+        lb.set_kernel_isa("auto")
+
+
+def test_vgg_with_batchnorm_and_ptq():
+    model = lb.ptq(lb.models.SmallVGG(width=8).eval(), "pow2", 4)
+    converted = lb.inference.convert(model)
+    _assert_fused_equal(converted, torch.randn(2, 1, 28, 28))
+
+
+def test_ffdnn_and_a_static_activation_scale():
+    model = lb.models.FFDNN().eval()
+    converted = _converted(model, x_scale=0.02)
+    _assert_fused_equal(converted, torch.randn(3, 1, 28, 28))
+
+
+def test_fused_model_survives_deepcopy_pickle_and_state_dict():
+    converted = _converted(lb.models.LeNet5().eval())
+    fused = lb.inference.fuse(converted)
+    x = torch.randn(2, 1, 28, 28)
+    y = fused(x)
+    assert torch.equal(copy.deepcopy(fused)(x), y)
+    assert torch.equal(pickle.loads(pickle.dumps(fused))(x), y)
+    other = lb.inference.fuse(_converted(lb.models.LeNet5().eval()))
+    other.load_state_dict(fused.state_dict())
+    assert torch.equal(other(x), y)
+
+
+def test_input_is_never_overwritten():
+    model = _converted(nn.Sequential(nn.Flatten(), nn.ReLU(), nn.Linear(12, 4)).eval(), quantize_output=True)
+    x = torch.randn(2, 3, 4)
+    before = x.clone()
+    _assert_fused_equal(model, x)
+    assert torch.equal(x, before)
+
+
+class _Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return x + self.fc(x)
+
+
+@pytest.mark.parametrize("model,match", [
+    (nn.Sequential(nn.Linear(8, 8), nn.Sigmoid()), "Sigmoid"),
+    (_Residual(), "straight chain"),
+    (nn.Sequential(nn.Linear(8, 8), nn.MaxPool1d(2)), "MaxPool1d"),
+])
+def test_unsupported_models_are_named(model, match):
+    with pytest.raises(ValueError, match=match):
+        lb.inference.fuse(model.eval())
+
+
+def test_bad_input():
+    fused = lb.inference.fuse(_converted(lb.models.LeNet5().eval()))
+    with pytest.raises(TypeError, match="float32"):
+        fused(torch.randn(1, 1, 28, 28, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"\[N, 1, H, W\]"):
+        fused(torch.randn(1, 3, 28, 28))
+    with pytest.raises(ValueError, match="NaN"):
+        fused(torch.full((1, 1, 28, 28), float("nan")))
+    with pytest.raises(ValueError, match="non-empty"):
+        fused(torch.randn(0, 1, 28, 28))
+    with pytest.raises(ValueError, match="eval"):
+        lb.inference.fuse(lb.models.LeNet5().train())
+    with pytest.raises(TypeError, match="nn.Module"):
+        lb.inference.fuse("lenet")
