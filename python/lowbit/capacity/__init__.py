@@ -19,7 +19,7 @@ from .search import CapacityResult, capacity_search, plot_capacity_curve
 from .store import ResultStore, job_key
 from .surface import filter_normalized_direction, loss_surface, plot_loss_surfaces
 from .sweep import Sweep
-from .tasks import build, dataset, memorize, spec_name, trained
+from .tasks import build, dataset, memorize, quantize_job, spec_name, trained
 from .training import (DEFAULT_HPARAMS, PAPER_SPACE, TrainResult, epoch_fn, memorization_accuracy,
                        train_memorization)
 
@@ -33,7 +33,7 @@ __all__ = [
     "DEFAULT_HPARAMS",
     "capacity_search", "CapacityResult", "plot_capacity_curve",
     "ResultStore", "job_key", "Sweep",
-    "build", "dataset", "memorize", "trained", "spec_name",
+    "build", "dataset", "memorize", "quantize_job", "trained", "spec_name",
     "quantize_under_capacity", "precision_threshold", "paper_config", "PAPER_BITS",
     "filter_normalized_direction", "loss_surface", "plot_loss_surfaces",
     "advise_bits", "BitAdvice", "PAPER_EVIDENCE",

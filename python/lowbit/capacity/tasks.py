@@ -77,3 +77,19 @@ def memorize(job: Dict) -> Dict:
     return {"accuracy": result.accuracy, "mi": mutual_information(result.accuracy, job["n"]),
             "params": count_parameters(model), "epochs": result.epochs,
             "seconds": time.perf_counter() - start}
+
+
+def quantize_job(job: Dict) -> Dict:
+    """Train a fresh network on N samples (as `memorize`), then quantize it in sequence
+    with retraining (`quantize_under_capacity`). job adds "bits" (default 8..2),
+    "retrain_epochs" (default 5) and "retrain_lr" (default: a fifth of the training lr).
+    Returns {"float": TrainResult fields, "records": [...], "threshold": bits or None}."""
+    from .quantize import PAPER_BITS, precision_threshold, quantize_under_capacity
+    h = {**DEFAULT_HPARAMS, **(job.get("hparams") or {})}
+    model, x, y, result = trained(job["spec"], job["n"], h, job.get("seed", 0), job.get("max_epochs", 300))
+    records = quantize_under_capacity(model, x, y, bits=job.get("bits", PAPER_BITS),
+                                      retrain_epochs=job.get("retrain_epochs", 5),
+                                      lr=job.get("retrain_lr", h["lr"] / 5), momentum=h["momentum"],
+                                      batch_size=int(h["batch_size"]), seed=job.get("seed", 0))
+    return {"float_accuracy": result.accuracy, "epochs": result.epochs, "records": records,
+            "threshold": precision_threshold(records, job.get("tolerance", 0.01))}
