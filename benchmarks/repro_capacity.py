@@ -66,10 +66,10 @@ class Plan:
     lenet_train: int
 
 
-FULL = Plan(fcdnn=((16, 1), (16, 2), (32, 1), (32, 2)), cnn=("A",), cnn_input=16, lstm=(8,),
-            max_epochs_fc=250, max_epochs_other=80, batch_size=32, fine_points=4, grid_points=2,
-            trials=5, trials_other=3, quant_models=("FCDNN(32)x2", "CNN model A (16x16)", "LSTM(8)x1"),
-            retrain_epochs=6, surface_train=2000, surface_draws=10, surface_alphas=13,
+FULL = Plan(fcdnn=((16, 1), (16, 2), (32, 1)), cnn=("A",), cnn_input=16, lstm=(8,),
+            max_epochs_fc=250, max_epochs_other=60, batch_size=32, fine_points=4, grid_points=2,
+            trials=4, trials_other=2, quant_models=("FCDNN(16)x2", "CNN model A (16x16)", "LSTM(8)x1"),
+            retrain_epochs=4, surface_train=2000, surface_draws=10, surface_alphas=11,
             lenet_epochs=8, lenet_train=None)
 QUICK = Plan(fcdnn=((12, 1),), cnn=("A",), cnn_input=8, lstm=(4,), max_epochs_fc=15,
              max_epochs_other=5, batch_size=32, fine_points=2, grid_points=0, trials=2,
