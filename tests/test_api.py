@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("section", ["## Quickstart", "## Retraining from your own training loop",
                                      "## Post-training quantization and analysis (paper 004)",
                                      "## Packed inference (paper 004, section IV.d)",
-                                     "## Variable bin-size quantization (paper 003)"])
+                                     "## Variable bin-size quantization (paper 003)",
+                                     "## Memorization capacity (papers 000 and 001)"])
 def test_readme_examples_run(section):
     text = (ROOT / "README.md").read_text()
     block = re.search(re.escape(section) + r"\s+```python\n(.*?)```", text, re.S).group(1)

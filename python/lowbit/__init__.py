@@ -7,7 +7,7 @@
     packed.nbytes                            # what it really costs
 """
 from . import data, inference, models, ops, reference
-from . import vbq
+from . import capacity, vbq
 from .config import LayerConfig, QuantConfig
 from .hooks import (attach, detach, freeze, quantized_weights, set_bits, step_history, targets,
                     update_steps)
@@ -33,4 +33,4 @@ __all__ = [
     "Conventional", "Adaptive", "Gradual", "AdaptiveGradual", "search_steps",
     "ptq", "save_quantized", "load_quantized", "CorruptFileError",
 ]
-__all__ += ["vbq"]
+__all__ += ["vbq", "capacity"]

@@ -1,0 +1,116 @@
+"""Training to convergence on a memorization set (paper 001, section 4.1): SGD with
+momentum, the learning rate multiplied by `decay` whenever the training loss stops
+improving, and a stop once the training accuracy is 1 or the rate has been cut
+`max_decays` times (the accuracy has converged)."""
+import math
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models._checks import positive_int
+
+# Paper 001's tuning ranges (section 4.1): learning rate on a log scale, decay factor and
+# momentum on linear scales. Batch size is fixed by the caller.
+PAPER_SPACE = {"lr": ("log", 0.001, 0.05), "momentum": ("linear", 0.6, 0.99),
+               "decay": ("linear", 0.1, 0.5)}
+DEFAULT_HPARAMS = {"lr": 0.01, "momentum": 0.9, "decay": 0.3, "batch_size": 64}
+
+
+@dataclass
+class TrainResult:
+    accuracy: float   # training accuracy in [0, 1] after the last epoch, eval mode
+    epochs: int
+    loss: float       # mean training loss of the last epoch
+
+
+def memorization_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                          batch_size: int = 4096) -> float:
+    """Fraction of the set the model labels correctly (eval mode, mode restored)."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        correct = sum(int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
+                      for i in range(0, len(y), batch_size))
+    model.train(was_training)
+    return correct / len(y)
+
+
+def epoch_fn(x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
+             seed: int = 0) -> Callable[[nn.Module, torch.optim.Optimizer], float]:
+    """One seeded, shuffled epoch over (x, y): callable(model, optimizer) -> mean loss, the
+    shape `lowbit.retrain` takes."""
+    positive_int("batch_size", batch_size)
+    g = torch.Generator().manual_seed(seed)
+
+    def run(model: nn.Module, optimizer: torch.optim.Optimizer) -> float:
+        model.train()
+        total = 0.0
+        order = torch.randperm(len(y), generator=g)
+        for i in range(0, len(y), batch_size):
+            idx = order[i:i + batch_size]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
+            optimizer.step()
+            total += float(loss) * len(idx)
+        return total / len(y)
+    return run
+
+
+def _check_hparams(lr, momentum, decay) -> None:
+    if not (isinstance(lr, (int, float)) and 0 < lr < math.inf):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    if not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):
+        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+    if not (isinstance(decay, (int, float)) and 0 < decay < 1):
+        raise ValueError(f"decay must be in (0, 1), got {decay!r}")
+
+
+def train_memorization(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float = 0.01,
+                       momentum: float = 0.9, decay: float = 0.3, batch_size: int = 64,
+                       max_epochs: int = 300, plateau: int = 20, max_decays: int = 3,
+                       seed: int = 0, progress: bool = False) -> TrainResult:
+    """Train `model` on (x, y) until the training accuracy converges; returns it.
+
+    plateau: epochs without a 0.1 % drop of the training loss before the rate is cut.
+    max_decays: cuts after which training stops (the accuracy has converged).
+    """
+    _check_hparams(lr, momentum, decay)
+    positive_int("max_epochs", max_epochs)
+    positive_int("plateau", plateau)
+    if isinstance(max_decays, bool) or not isinstance(max_decays, int) or max_decays < 0:
+        raise ValueError(f"max_decays must be an integer >= 0, got {max_decays!r}")
+    if len(x) != len(y) or len(y) == 0:
+        raise ValueError(f"need as many labels as inputs (> 0), got {len(x)} and {len(y)}")
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    run = epoch_fn(x, y, batch_size, seed)
+    best, stale, cuts, loss, epoch = math.inf, 0, 0, math.nan, 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=max_epochs, desc=f"memorizing N={len(y)}", leave=False)
+    try:
+        for epoch in range(1, max_epochs + 1):
+            loss = run(model, opt)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{opt.param_groups[0]['lr']:.2g}", refresh=False)
+            if loss < 1e-3 and memorization_accuracy(model, x, y) == 1.0:
+                break  # everything stored; more epochs cannot raise the accuracy
+            if loss < best * (1 - 1e-3):
+                best, stale = loss, 0
+                continue
+            stale += 1
+            if stale >= plateau:
+                cuts, stale = cuts + 1, 0
+                if cuts > max_decays:
+                    break
+                for group in opt.param_groups:
+                    group["lr"] *= decay
+    finally:
+        if bar is not None:
+            bar.close()
+    return TrainResult(memorization_accuracy(model, x, y), epoch, loss)
