@@ -33,7 +33,7 @@ def add_arguments(p):
                    help="direct: no retraining; gradual: bits+2 -> bits+1 -> bits (default adaptive)")
     p.add_argument("--scheme", default="symmetric", choices=PTQ_SCHEMES, help="quantizer (default symmetric, L2 step)")
     p.add_argument("--epochs", type=positive, default=2, help="epochs (gradual shares them over its stages)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default 3e-4)")
     p.add_argument("--train-size", type=positive, default=20000, help="training images (default 20000)")
     p.add_argument("--val-size", type=positive, default=2000, help="held-out images choosing the epoch")
     p.add_argument("--eval-size", type=positive, default=5000, help="held-out images quoted (default 5000)")

@@ -42,7 +42,7 @@ def add_arguments(p):
     g.add_argument("--max-drop", type=float, help="accuracy points below float that still count (default 1)")
     b = p.add_argument_group("budget")
     b.add_argument("--epochs", type=positive, help="retraining epochs per run (full 3, quick 1)")
-    b.add_argument("--lr", type=float, help="retraining learning rate, Adam (default 1e-3)")
+    b.add_argument("--lr", type=float, help="retraining learning rate, Adam (default 3e-4)")
     b.add_argument("--train-size", type=positive, help="retraining images (full 20000, quick 5000)")
     b.add_argument("--calib-size", type=positive, help="VBQ calibration images (full 1000, quick 300)")
     b.add_argument("--vbq-iterations", type=positive, help="SA iterations (full 60, quick 12)")

@@ -48,7 +48,7 @@ class StudySettings:
     retrain_scheme: str = "symmetric"
     schedules: Tuple[str, ...] = ("direct", "conventional", "adaptive", "gradual")
     epochs: int = 3
-    lr: float = 1e-3
+    lr: float = 3e-4
     batch_size: int = 128
     train_size: int = 20000
     vbq_bits: Tuple[int, ...] = (4, 3)
