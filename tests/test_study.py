@@ -226,3 +226,10 @@ def test_study_data_checks_its_splits():
         lb.study.StudyData(train=(x, y.float()), test=(x, y))
     with pytest.raises(TypeError, match="must be a pair"):
         lb.study.StudyData(train=x, test=(x, y))
+
+
+def test_readme_study_example_runs():
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = "## `lowbit study`: how few bits, and with which method?"
+    block = re.search(re.escape(section) + r".*?```python\n(.*?)```", text, re.S).group(1)
+    exec(compile(block, "README.md", "exec"), {})

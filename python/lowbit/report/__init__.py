@@ -50,7 +50,8 @@ def render(folder: Union[str, Path]) -> Path:
     sections = []
     for label, model in summary["models"].items():
         steps = model["steps"]
-        parts, md_parts = [], [f"## {label} ({model['spec']})", ""]
+        heading = label if model["spec"] == label else f"{label} ({model['spec']})"
+        parts, md_parts = [], [f"## {heading}", ""]
         for stem, caption, draw in FIGURES:
             rel = f"{label}/{stem}.png"
             if draw(label, steps, folder / rel, max_drop=max_drop) is not None:
@@ -70,7 +71,7 @@ def render(folder: Union[str, Path]) -> Path:
                     f"lb.load_quantized(path, model_factory), or `lowbit infer {files[0]} --model {model['spec']}`).")
             parts.append(f'<p class="files">{page.esc(note)}</p>')
             md_parts += [note, ""]
-        sections.append((f"{label} ({model['spec']})", parts))
+        sections.append((heading, parts))
         md += md_parts
     settings = summary["settings"]
     footer = [f"Data: {summary.get('data')}; every Linear/Conv weight quantized per output channel, the output "
