@@ -54,6 +54,6 @@ def test_cli_reports_user_errors_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lowbit", "demo", "--epochs", "1"],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 2
-    assert proc.stderr.startswith("lowbit: error:") and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("lowbit demo: error:") and "Traceback" not in proc.stderr
     bad = subprocess.run([sys.executable, "-m", "lowbit", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -34,3 +34,8 @@ __all__ = [
     "ptq", "save_quantized", "load_quantized", "CorruptFileError",
 ]
 __all__ += ["vbq", "capacity"]
+
+# The study and its report use most of the above: imported last.
+from . import report, study  # noqa: E402
+
+__all__ += ["study", "report"]

@@ -252,3 +252,11 @@ def load_quantized(path: PathLike, model: ModelOrFactory) -> nn.Module:
     architecture (or a function that builds one), and return it. Quantized weights get
     their exact quantized values and their QParams recorded again (`recorded_qparams`)."""
     return from_bytes(Path(path).read_bytes(), model)
+
+
+def read_metadata(path: PathLike) -> Dict:
+    """The `metadata` dict a file was saved with, without loading its tensors (the file is
+    checked as `load_quantized` checks it)."""
+    header, _ = _parse(Path(path).read_bytes())
+    meta = header.get("metadata", {})
+    return meta if isinstance(meta, dict) else {}

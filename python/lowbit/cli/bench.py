@@ -1,0 +1,46 @@
+"""lowbit bench: time a packed model file against float in the same process."""
+import torch
+
+from .. import inference
+from ..study.packed_inference import time_against_float
+from ..threads import get_num_threads
+from ._common import data, positive, take
+from ._packed import load_packed
+
+NAME = "bench"
+HELP = "time a packed model file's inference against the float model"
+DESCRIPTION = ("Convert a .lbq file to packed inference and time it against the same architecture with "
+               "float32 weights, alternating the two in this process with the same thread count: "
+               "batch-1 latency over --images test images and one batch of 64.")
+EPILOG = """examples:
+  lowbit bench lowbit-report/lenet5/best.lbq
+  lowbit bench ffdnn-pow2-4.lbq --mode shift --images 1000
+"""
+
+
+def add_arguments(p):
+    p.add_argument("model_file", metavar="MODEL_FILE", help="a .lbq file")
+    p.add_argument("--model", help="the architecture: shipped name or 'module:function' (default: the file's)")
+    p.add_argument("--data", default=None, help="'module:function' returning StudyData (default Fashion-MNIST)")
+    p.add_argument("--mode", choices=inference.MODES, default="auto")
+    p.add_argument("--images", type=positive, default=500, help="batch-1 images (default 500)")
+
+
+def run(args) -> int:
+    model, spec = load_packed(args.model_file, args.model)
+    packed = inference.convert(model, mode=args.mode)
+    x, _ = take(data(args.data).test, max(args.images, 64), "--images")
+    threads = get_num_threads()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)   # float and packed with the same thread count
+    try:
+        t = time_against_float(packed, model, x, args.images)
+    finally:
+        torch.set_num_threads(before)
+    print(f"{args.model_file} ({spec}), {threads} threads for both, ratio = float time / packed time:")
+    print(f"batch 1:  packed {t['batch1_us']:.0f} us/image, float {t['float_batch1_us']:.0f} us/image, "
+          f"{t['batch1_speedup']:.2f}x")
+    print(f"batch {t['batch']}: packed {t['batch64_ms']:.2f} ms, float {t['float_batch64_ms']:.2f} ms, "
+          f"{t['batch64_speedup']:.2f}x")
+    print(f"bytes: packed {inference.model_size(packed):,}, float {inference.model_size(model):,}")
+    return 0

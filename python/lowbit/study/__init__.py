@@ -1,0 +1,19 @@
+"""`lowbit study`: how few bits can a model take, and with which method?
+
+    import lowbit as lb
+    index = lb.study.run_study(["lenet5", "ffdnn"], out="lowbit-report", quick=True)
+
+For each model it measures the float baseline, sweeps data-free PTQ (asymmetric,
+symmetric, power of two) over 8..2 bits, retrains at the low bit widths with the direct,
+conventional, adaptive and gradual schedules, searches VBQ codebooks with per-layer
+simulated annealing, converts the best result to packed bit-shift / LUT inference and
+times it against float, then writes a report folder (HTML, CSV, Markdown, PNG and the
+packed model). Finished steps are cached in the folder, so an interrupted run resumes.
+"""
+from .entry import load_entry_point
+from .run import DEFAULT_MODELS, STEPS, run_study
+from .settings import SCHEDULES, StudySettings
+from .workload import StudyData, Workload, fashion_mnist, load_data, load_model
+
+__all__ = ["run_study", "StudySettings", "StudyData", "Workload", "STEPS", "SCHEDULES", "DEFAULT_MODELS",
+           "load_entry_point", "load_data", "load_model", "fashion_mnist"]
