@@ -91,7 +91,8 @@ def inference_table(label: str, steps: Dict) -> Optional[Table]:
             rows.append([m["role"], m["label"], m["bits"], m["mode"], "not converted: " + m["error"]]
                         + [None] * 7)
             continue
-        rows.append([m["role"], m["label"], m["bits"], m["mode"], ", ".join(m["modules"]),
+        modules = ", ".join(m["modules"]) + (" (fused)" if m.get("fused") else "")
+        rows.append([m["role"], m["label"], m["bits"], m["mode"], modules,
                      m["test_accuracy"], m["packed_bytes"] / KIB, m["float_bytes"] / KIB,
                      m["batch1_us"], m["float_batch1_us"], m["batch1_speedup"], m["batch64_speedup"]])
     return Table(f"{label}/inference", f"{label}: packed inference against float", [

@@ -1,6 +1,7 @@
 """Step 5: the chosen result as packed inference modules (bit-shift kernels for power-of-
-two weights, look-up tables for any other grid), its real size, and its speed against the
-float model, timed alternately in this process with the same thread count.
+two weights, look-up tables for any other grid), fused into one native call when the model
+is a straight chain (lb.inference.fuse), its real size, and its speed against the float
+model, timed alternately in this process with the same thread count.
 
 When the chosen result is not power of two, the best power-of-two result is converted
 too, so the report always shows the shift kernels next to the LUT ones.
@@ -97,6 +98,11 @@ def run(ctx: StepContext) -> dict:
             entry["modules"] = sorted({type(m).__name__ for m in packed.modules()
                                        if type(m).__module__.endswith("inference.modules")})
             entry["packed_bytes"] = inference.model_size(packed)
+            try:  # one native call per forward when the model is a straight chain of layers
+                packed = inference.fuse(packed)
+                entry["fused"] = True
+            except ValueError as exc:
+                entry["fused"], entry["fuse_error"] = False, str(exc)
             entry["test_accuracy"] = ctx.workload.accuracy(packed, "eval")
             entry.update(time_against_float(packed, float_model, ctx.workload.eval[0], s.timing_images))
             out.append(entry)
