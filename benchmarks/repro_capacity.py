@@ -254,8 +254,14 @@ def report(cap_rows, quant_rows, surf_rows, plan: Plan, argv, seconds: float, wo
         fam_rows.setdefault(r["model"].split("(")[0].split(" ")[0], []).append(r)
     thresholds = sorted({(r["model"], r["capacity"], r["threshold_bits"], r["paper_threshold_bits"])
                          for r in quant_rows if r["bits"] == "float"}, key=lambda t: (t[0], t[1]))
-    s_at = {(r["model"], r["data"]): r for r in surf_rows if abs(r["alpha"] - 1.0) < 1e-9}
-    s_0 = {(r["model"], r["data"]): r for r in surf_rows if abs(r["alpha"]) < 1e-9}
+    def nearest(target):  # the grid point closest to alpha = target, per (model, data)
+        best = {}
+        for r in surf_rows:
+            key = (r["model"], r["data"])
+            if key not in best or abs(r["alpha"] - target) < abs(best[key]["alpha"] - target):
+                best[key] = r
+        return best
+    s_at, s_0 = nearest(1.0), nearest(0.0)
     surf = [{"model": m, "data": d, "loss_at_0": s_0[(m, d)]["loss"], "loss_at_1": s_at[(m, d)]["loss"],
              "accuracy_at_0": s_0[(m, d)]["accuracy"], "accuracy_at_1": s_at[(m, d)]["accuracy"]}
             for (m, d) in s_at]
