@@ -82,8 +82,11 @@ def environment(threads: int) -> dict:
                 break
     except OSError:
         pass
+    # The 1-minute load average at the start: other jobs on the machine skew absolute times.
     return {"threads": threads, "isa": lb.kernel_isa(), "torch": torch.__version__,
-            "cpu": cpu, "cpus_available": len(os.sched_getaffinity(0))}
+            "cpu": cpu, "cpus_available": len(os.sched_getaffinity(0)),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset")}
 
 
 def write_results(name: str, payload: dict, markdown: str) -> None:

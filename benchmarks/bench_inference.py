@@ -97,7 +97,8 @@ def lenet(images: int) -> dict:
 
 
 def markdown(env, rows, sizes, le) -> str:
-    out = [f"# Packed inference ({env['threads']} threads, {env['isa']}, torch {env['torch']}, {env['cpu']})", "",
+    out = [f"# Packed inference ({env['threads']} threads, {env['isa']}, torch {env['torch']}, {env['cpu']}, "
+           f"load average {env['load_average_1min']} at the start, OMP_WAIT_POLICY={env['omp_wait_policy']})", "",
            "## 4096x4096 linear layer", "",
            "| batch | lowbit kernel | ms | baseline | ms | speedup |", "|---|---|---|---|---|---|"]
     for r in rows:
