@@ -85,10 +85,13 @@ def test_lut_linear_matches_float_reference(N, K, O, bits, tables, seed):
                                atol=1e-5 * float(scale) + 1e-6)
 
 
-def test_lut_linear_generic_and_avx2_agree(isa):
-    u = torch.randint(0, 16, (6, 1030), dtype=torch.uint8)
-    w, t, x = ops.pack_rows(u, 4), torch.randn(2, 16), torch.randn(5, 1030)
-    torch.testing.assert_close(ops.lut_linear(x, w, 4, t), R.lut_linear(x, w, 4, t, None), rtol=1e-5, atol=1e-4)
+@pytest.mark.parametrize("bits", [1, 3, 4, 5, 7])
+def test_lut_linear_generic_and_avx2_agree(isa, bits):
+    """Odd widths unpack 8 fields per AVX2 step except the row's last blocks (scalar)."""
+    u = torch.randint(0, 2 ** bits, (6, 1030), dtype=torch.uint8)
+    w, t, x = ops.pack_rows(u, bits), torch.randn(2, 2 ** bits), torch.randn(5, 1030)
+    torch.testing.assert_close(ops.lut_linear(x, w, bits, t), R.lut_linear(x, w, bits, t, None),
+                               rtol=1e-5, atol=1e-4)
 
 
 def test_bad_input_is_named():
