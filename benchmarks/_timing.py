@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 
 import lowbit as lb
+from lowbit.timing import paired_times  # noqa: F401  (re-exported for the benchmarks)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -50,27 +51,6 @@ def median_time(fn: Callable[[], object], repeat: int = 7, warmup: int = 2) -> f
     return statistics.median(times)
 
 
-def paired_times(ours: Callable[[], object], baseline: Callable[[], object],
-                 repeat: int = 9, warmup: int = 2):
-    """Times ours and baseline alternately, so machine noise hits both alike.
-
-    Returns (median time of ours, median time of baseline, median of per-pair
-    baseline/ours ratios).
-    """
-    for _ in range(warmup):
-        ours()
-        baseline()
-    t_ours, t_base, ratios = [], [], []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        ours()
-        t1 = time.perf_counter()
-        baseline()
-        t2 = time.perf_counter()
-        t_ours.append(t1 - t0)
-        t_base.append(t2 - t1)
-        ratios.append((t2 - t1) / (t1 - t0))
-    return statistics.median(t_ours), statistics.median(t_base), statistics.median(ratios)
 
 
 def environment(threads: int) -> dict:

@@ -6,14 +6,12 @@ model, timed alternately in this process with the same thread count.
 When the chosen result is not power of two, the best power-of-two result is converted
 too, so the report always shows the shift kernels next to the LUT ones.
 """
-import statistics
-import time
-
 import torch
 from tqdm.auto import tqdm
 
 from .. import inference
 from ..threads import get_num_threads
+from ..timing import paired_times
 from .context import StepContext, choose_best
 
 NAME = "inference"
@@ -25,23 +23,6 @@ def settings_of(s) -> dict:
     return {"timing_images": s.timing_images, "max_drop": s.max_drop}
 
 
-def paired_ratio(ours, baseline, repeat: int):
-    """(median seconds of ours, of baseline, median of per-pair baseline/ours): the two
-    alternate, so machine noise hits both alike."""
-    ours(), baseline()   # warm-up
-    t_ours, t_base, ratios = [], [], []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        ours()
-        t1 = time.perf_counter()
-        baseline()
-        t2 = time.perf_counter()
-        t_ours.append(t1 - t0)
-        t_base.append(t2 - t1)
-        ratios.append((t2 - t1) / max(t1 - t0, 1e-12))
-    return statistics.median(t_ours), statistics.median(t_base), statistics.median(ratios)
-
-
 def time_against_float(packed, float_model, x: torch.Tensor, images: int) -> dict:
     singles = [x[i:i + 1] for i in range(min(images, len(x)))]
     batch = x[:BATCH]
@@ -50,9 +31,9 @@ def time_against_float(packed, float_model, x: torch.Tensor, images: int) -> dic
         return lambda: [m(xi) for xi in singles]
 
     with torch.no_grad():
-        t1, f1, r1 = paired_ratio(one_by_one(packed), one_by_one(float_model), repeat=3)
+        t1, f1, r1 = paired_times(one_by_one(packed), one_by_one(float_model), repeat=3, warmup=1)
         repeat = max(3, min(30, images // 10))
-        t64, f64, r64 = paired_ratio(lambda: packed(batch), lambda: float_model(batch), repeat=repeat)
+        t64, f64, r64 = paired_times(lambda: packed(batch), lambda: float_model(batch), repeat=repeat, warmup=1)
     n = len(singles)
     return {"batch1_us": 1e6 * t1 / n, "float_batch1_us": 1e6 * f1 / n, "batch1_speedup": r1,
             "batch64_ms": 1e3 * t64, "float_batch64_ms": 1e3 * f64, "batch64_speedup": r64,
