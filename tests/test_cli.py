@@ -118,7 +118,8 @@ def test_ptq_retrain_vbq_infer_bench_on_small_settings(tmp_path, capsys, tiny_le
     out = capsys.readouterr().out
     assert "ShiftConv2d" in out and "ShiftLinear" in out
     assert main(["bench", str(q4), "--images", "8"]) == 0
-    assert "batch 1:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "batch 1:" in out and "fused" in out and "not fused" not in out
 
     r2 = tmp_path / "r2.lbq"
     assert main(["retrain", "--bits", "2", "--schedule", "adaptive", "--epochs", "1", "--train-size", "300",

@@ -87,6 +87,11 @@ def test_random_chains_fused_equal_converted(cin, mult, groups, k, stride, pad, 
         lb.set_kernel_isa("auto")
 
 
+def test_fuse_or_keep_fuses_what_it_can():
+    fused, why_not = lb.inference.fuse_or_keep(_converted(lb.models.LeNet5().eval()))
+    assert isinstance(fused, lb.inference.FusedModel) and why_not is None
+
+
 def test_vgg_with_batchnorm_and_ptq():
     model = lb.ptq(lb.models.SmallVGG(width=8).eval(), "pow2", 4)
     converted = lb.inference.convert(model)
@@ -136,6 +141,8 @@ class _Residual(nn.Module):
 def test_unsupported_models_are_named(model, match):
     with pytest.raises(ValueError, match=match):
         lb.inference.fuse(model.eval())
+    kept, why_not = lb.inference.fuse_or_keep(model.eval())
+    assert kept is model and match in why_not
 
 
 def test_bad_input():

@@ -9,7 +9,8 @@ from ._packed import load_packed
 
 NAME = "bench"
 HELP = "time a packed model file's inference against the float model"
-DESCRIPTION = ("Convert a .lbq file to packed inference and time it against the same architecture with "
+DESCRIPTION = ("Convert a .lbq file to packed inference (fused into one native call when the model is a "
+               "straight chain of layers) and time it against the same architecture with "
                "float32 weights, alternating the two in this process with the same thread count: "
                "batch-1 latency over --images test images and one batch of 64.")
 EPILOG = """examples:
@@ -28,7 +29,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     model, spec = load_packed(args.model_file, args.model)
-    packed = inference.convert(model, mode=args.mode)
+    packed, why_not = inference.fuse_or_keep(inference.convert(model, mode=args.mode))
     x, _ = take(data(args.data).test, max(args.images, 64), "--images")
     threads = get_num_threads()
     before = torch.get_num_threads()
@@ -37,7 +38,8 @@ def run(args) -> int:
         t = time_against_float(packed, model, x, args.images)
     finally:
         torch.set_num_threads(before)
-    print(f"{args.model_file} ({spec}), {threads} threads for both, ratio = float time / packed time:")
+    print(f"{args.model_file} ({spec}), {'fused' if why_not is None else 'not fused: ' + why_not}, "
+          f"{threads} threads for both, ratio = float time / packed time:")
     print(f"batch 1:  packed {t['batch1_us']:.0f} us/image, float {t['float_batch1_us']:.0f} us/image, "
           f"{t['batch1_speedup']:.2f}x")
     print(f"batch {t['batch']}: packed {t['batch64_ms']:.2f} ms, float {t['float_batch64_ms']:.2f} ms, "

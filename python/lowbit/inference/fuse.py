@@ -184,3 +184,11 @@ def fuse(model: nn.Module) -> FusedModel:
         raise ValueError("fuse runs inference only: call model.eval() first (Dropout and BatchNorm "
                          "behave differently in training)")
     return FusedModel(model)
+
+
+def fuse_or_keep(model: nn.Module):
+    """(fused model, None) when `fuse` applies, else (model unchanged, the reason)."""
+    try:
+        return fuse(model), None
+    except ValueError as exc:
+        return model, str(exc)

@@ -79,11 +79,10 @@ def run(ctx: StepContext) -> dict:
             entry["modules"] = sorted({type(m).__name__ for m in packed.modules()
                                        if type(m).__module__.endswith("inference.modules")})
             entry["packed_bytes"] = inference.model_size(packed)
-            try:  # one native call per forward when the model is a straight chain of layers
-                packed = inference.fuse(packed)
-                entry["fused"] = True
-            except ValueError as exc:
-                entry["fused"], entry["fuse_error"] = False, str(exc)
+            packed, why_not = inference.fuse_or_keep(packed)  # one native call per forward if it can
+            entry["fused"] = why_not is None
+            if why_not:
+                entry["fuse_error"] = why_not
             entry["test_accuracy"] = ctx.workload.accuracy(packed, "eval")
             entry.update(time_against_float(packed, float_model, ctx.workload.eval[0], s.timing_images))
             out.append(entry)
