@@ -15,6 +15,7 @@ repro_capacity_{curves,quantization,surface}.png. The sizes are far below the pa
 """
 import argparse
 import csv
+import dataclasses
 import io
 import sys
 import time
@@ -293,9 +294,13 @@ def main(argv=None) -> int:
     p.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
     p.add_argument("--threads", action="store_true", help="dask workers as threads (tests)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--max-epochs-other", type=int, default=None,
+                   help="epoch limit of the CNN and LSTM trainings (default: the plan's, 60 in full)")
     args = p.parse_args(argv)
     argv = list(argv if argv is not None else sys.argv[1:])
     plan = QUICK if args.quick else FULL
+    if args.max_epochs_other is not None:  # 60 epochs leave the CNN and LSTM far from converged
+        plan = dataclasses.replace(plan, max_epochs_other=args.max_epochs_other)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
