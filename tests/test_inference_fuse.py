@@ -137,6 +137,7 @@ class _Residual(nn.Module):
     (nn.Sequential(nn.Linear(8, 8), nn.Sigmoid()), "Sigmoid"),
     (_Residual(), "straight chain"),
     (nn.Sequential(nn.Linear(8, 8), nn.MaxPool1d(2)), "MaxPool1d"),
+    (nn.Sequential(nn.MaxPool2d(2, padding=2)), "half the kernel"),
 ])
 def test_unsupported_models_are_named(model, match):
     with pytest.raises(ValueError, match=match):

@@ -207,6 +207,10 @@ class ChainPlan : public torch::CustomClassHolder {
   void add_max_pool2d(std::vector<int64_t> k, std::vector<int64_t> st, std::vector<int64_t> pad,
                       std::vector<int64_t> dil) {
     pair(k, "kernel_size"), pair(st, "stride"), pair(pad, "padding"), pair(dil, "dilation");
+    TORCH_CHECK_VALUE(k[0] > 0 && k[1] > 0 && st[0] > 0 && st[1] > 0 && dil[0] > 0 && dil[1] > 0,
+                      "max pool kernel, stride and dilation must be positive");
+    TORCH_CHECK_VALUE(2 * pad[0] <= k[0] && 2 * pad[1] <= k[1],
+                      "max pool padding must be at most half the kernel size (as in torch)");
     add("max_pool2d", [=](const at::Tensor& x, bool) { return max_pool(x, k, st, pad, dil); });
   }
 
