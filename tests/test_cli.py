@@ -183,6 +183,7 @@ def test_capacity_advise_matches_the_library(tmp_path, capsys, monkeypatch):
 
 
 def test_capacity_measure_tiny_budget_then_resumes(tmp_path, capsys):
+    environ = dict(os.environ)
     out = tmp_path / "cap"
     argv = ["capacity", "measure", "--width", "6", "--max-epochs", "3", "--fine-points", "2", "--grid-points", "0",
             "--trials", "0", "--out", str(out), "--no-progress"]
@@ -201,6 +202,7 @@ def test_capacity_measure_tiny_budget_then_resumes(tmp_path, capsys):
     assert (out / "capacity_curve.png").read_bytes()[:4] == b"\x89PNG"
     lines = (out / "capacity_runs.jsonl").read_text().splitlines()
     assert len(lines) == len(evals) and f"{len(evals)} run now" in printed
+    assert dict(os.environ) == environ     # dask's worker settings (OMP_NUM_THREADS=1) stay out of ours
 
     assert main(argv) == 0                 # every training is in the JSONL: nothing runs again
     assert "(0 run now" in capsys.readouterr().out
