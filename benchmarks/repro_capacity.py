@@ -111,22 +111,10 @@ def md_table(rows: List[dict], cols: Sequence[str]) -> str:
 
 def search(sweep: cap.Sweep, spec: Dict, plan: Plan, workers: int) -> cap.CapacityResult:
     fc = spec["model"] == "fcdnn"
-    max_epochs = plan.max_epochs_fc if fc else plan.max_epochs_other
-
-    def evaluate(points):
-        jobs = [{"spec": spec, "n": n, "hparams": h, "seed": 0, "max_epochs": max_epochs}
-                for n, h in points]
-        return [r["accuracy"] for r in sweep.map(cap.memorize, jobs, desc=cap.spec_name(spec))]
-
-    n_in_bits = {"fcdnn": spec.get("width"), "cnn": None, "lstm": 5 * spec.get("n_in", 0)}[spec["model"]]
-    n_max = 2 ** n_in_bits if n_in_bits and n_in_bits < 40 else None
-    params = cap.count_parameters(cap.build(spec))
-    return cap.capacity_search(evaluate_batch=evaluate, n_start=max(16, min(params // 2, n_max or params)),
-                               defaults={"batch_size": plan.batch_size, "lr": 0.02, "momentum": 0.9,
-                                         "decay": 0.3},
-                               fine_points=plan.fine_points, grid_points=plan.grid_points if fc else 0,
-                               trials=plan.trials if fc else plan.trials_other, n_max=n_max, seed=0,
-                               batch=workers)
+    return cap.measure_capacity(spec, sweep, max_epochs=plan.max_epochs_fc if fc else plan.max_epochs_other,
+                                batch_size=plan.batch_size, fine_points=plan.fine_points,
+                                grid_points=plan.grid_points if fc else 0,
+                                trials=plan.trials if fc else plan.trials_other, seed=0, batch=workers)
 
 
 def capacity_rows(results: Dict[str, tuple]) -> List[dict]:

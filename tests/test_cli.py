@@ -1,5 +1,6 @@
 """The `lowbit` command line: help texts, the subcommands on small settings, and user
 mistakes answered with one line on stderr and exit status 2, never a traceback."""
+import json
 import os
 import subprocess
 import sys
@@ -135,3 +136,77 @@ def test_ptq_retrain_vbq_infer_bench_on_small_settings(tmp_path, capsys, tiny_le
         assert "Lloyd-Max" in capsys.readouterr().out
         qps = lb.recorded_qparams(lb.load_quantized(v, lb.models.LeNet5()))
         assert {qp.scheme for qp in qps.values()} == {"codebook"} and len(qps) == 5
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["capacity"], ["lowbit capacity", "ACTION"]),
+    (["capacity", "advise"], ["--n-samples"]),
+    (["capacity", "advise", "--n-samples", "0"], ["--n-samples", "positive integer"]),
+    (["capacity", "advise", "--n-samples", "100", "--classes", "1"], ["--classes", ">= 2"]),
+    (["capacity", "advise", "--n-samples", "100", "--model", "nomodule"], ["unknown model 'nomodule'"]),
+    (["capacity", "advise", "--n-samples", "100", "--evidence", "missing.json"], ["--evidence", "no such file"]),
+    (["capacity", "measure", "--width", "0"], ["--width", "positive integer"]),
+    (["capacity", "measure", "--grid-points", "-1"], ["--grid-points", ">= 0"]),
+    (["capacity", "measure", "--n-in", "80"], ["--n-in", "[1, 62]"]),
+    (["capacity", "measure", "--lr", "0"], ["--lr", "(0, 10)"]),
+    (["capacity", "shrink"], ["invalid choice", "measure"]),
+])
+def test_capacity_user_mistakes_are_one_line(capsys, argv, fragments):
+    one_line_error(capsys, argv, *fragments)
+
+
+def test_capacity_advise_matches_the_library(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["capacity", "advise", "--model", "lenet5", "--n-samples", "60000"]) == 0
+    out = capsys.readouterr().out
+    ref = lb.capacity.advise_bits(lb.models.LeNet5(), 60000, num_classes=10)   # classes from the output layer
+    assert ref.bits == {"fc": 6, "conv": 8} and "fc 6 bits, conv 8 bits" in out and str(ref) in out
+
+    # a user's model and measured evidence (the file `capacity measure` writes)
+    (tmp_path / "usernet.py").write_text("from torch import nn\n"
+                                         "def net():\n    return nn.Sequential(nn.Linear(8, 64), nn.ReLU(), "
+                                         "nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))\n")
+    (tmp_path / "ev.json").write_text('{"fc": {"bits_per_param": 0.8, "source": "measured: FCDNN(10)x1"}}')
+    assert main(["capacity", "advise", "--model", "usernet:net", "--n-samples", "3000",
+                 "--evidence", "ev.json"]) == 0
+    out = capsys.readouterr().out
+    import usernet
+    ref = lb.capacity.advise_bits(usernet.net(), 3000, num_classes=4, evidence={"fc": {"bits_per_param": 0.8}})
+    assert f"u = {ref.utilization:.2f}" in out and "[measured: FCDNN(10)x1]" in out
+    assert f"fc {ref.bits['fc']} bits" in out
+
+    (tmp_path / "bad.json").write_text('{"gru": {"bits_per_param": 1}}')
+    one_line_error(capsys, ["capacity", "advise", "--n-samples", "10", "--evidence", "bad.json"],
+                   "--evidence", "evidence keys")
+    (tmp_path / "junk.json").write_text("{oops")
+    one_line_error(capsys, ["capacity", "advise", "--n-samples", "10", "--evidence", "junk.json"],
+                   "not valid JSON")
+
+
+def test_capacity_measure_tiny_budget_then_resumes(tmp_path, capsys):
+    environ = dict(os.environ)
+    out = tmp_path / "cap"
+    argv = ["capacity", "measure", "--width", "6", "--max-epochs", "3", "--fine-points", "2", "--grid-points", "0",
+            "--trials", "0", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "capacity.json").read_text())
+    evals = summary["evaluations"]
+    assert summary["params"] == lb.capacity.count_parameters(lb.capacity.FCDNN(6, 1)) == 56
+    for e in evals:                        # every point is a real training, I = N (1 - H(p))
+        assert e["mi"] == pytest.approx(lb.capacity.mutual_information(e["accuracy"], e["n"]))
+        assert e["n"] <= 2 ** 6
+    best = max(evals, key=lambda e: e["mi"])
+    assert summary["capacity_bits"] == pytest.approx(best["mi"]) and summary["n"] == best["n"]
+    evidence = json.loads((out / "evidence.json").read_text())
+    assert evidence["fc"]["bits_per_param"] == pytest.approx(summary["capacity_bits"] / 56, abs=1e-4)
+    assert (out / "capacity_curve.png").read_bytes()[:4] == b"\x89PNG"
+    lines = (out / "capacity_runs.jsonl").read_text().splitlines()
+    assert len(lines) == len(evals) and f"{len(evals)} run now" in printed
+    assert dict(os.environ) == environ     # dask's worker settings (OMP_NUM_THREADS=1) stay out of ours
+
+    assert main(argv) == 0                 # every training is in the JSONL: nothing runs again
+    assert "(0 run now" in capsys.readouterr().out
+    assert (out / "capacity_runs.jsonl").read_text().splitlines() == lines
+    (tmp_path / "afile").write_text("x")
+    one_line_error(capsys, argv[:-3] + ["--out", str(tmp_path / "afile")], "--out must be a folder")

@@ -32,7 +32,8 @@ def kernel_of_this_interpreter(tmp_path, monkeypatch):
 
 
 def test_notebooks_are_present_and_stripped():
-    assert {p.name for p in NOTEBOOKS} >= {"quickstart.ipynb", "adaptive_vs_gradual.ipynb", "vbq_ga_sa.ipynb"}
+    assert {p.name for p in NOTEBOOKS} >= {"quickstart.ipynb", "adaptive_vs_gradual.ipynb", "vbq_ga_sa.ipynb",
+                                          "capacity_and_advisor.ipynb"}
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)

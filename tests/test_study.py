@@ -24,7 +24,7 @@ needs_fmnist = pytest.mark.skipif(not os.path.isdir(FASHION_MNIST), reason="need
 TINY = ["--float-train-size", "2000", "--float-epochs", "1", "--ptq-bits", "8,4,2", "--retrain-bits", "2",
         "--train-size", "500", "--epochs", "1", "--vbq-bits", "3", "--vbq-iterations", "2", "--calib-size", "100",
         "--val-size", "300", "--eval-size", "500", "--timing-images", "10", "--no-progress"]
-STEP_NAMES = ["baseline", "ptq", "retrain", "vbq", "inference", "analysis"]
+STEP_NAMES = ["baseline", "ptq", "retrain", "vbq", "inference", "analysis", "advisor"]
 
 
 def referenced_files(html: str):
@@ -93,6 +93,18 @@ def test_quick_study_end_to_end_then_resumes_from_cache(tmp_path, monkeypatch, c
         table = list(csv.DictReader(f))
     assert len(table) == len(rows) + 1 and table[0]["method"] == "float32"
 
+    # The capacity advisor's bits (2000 training images, 10 classes) beside the measured answer.
+    ref = lb.capacity.advise_bits(lb.models.LeNet5(), 2000, num_classes=10)
+    assert steps["advisor"]["n_samples"] == 2000 and steps["advisor"]["bits"] == ref.bits
+    assert steps["advisor"]["utilization"] == pytest.approx(ref.utilization)
+    with open(out / "lenet5" / "advisor.csv", newline="") as f:
+        advice = {r["layer kind"]: r for r in csv.DictReader(f)}
+    assert {k: int(advice[k]["advised bits"]) for k in ("fc", "conv")} == ref.bits
+    assert advice["output (fc)"]["advised bits"] == "float"
+    if best["within_max_drop"]:
+        assert advice["fc"]["study: fewest bits (method)"] == f"{best['bits']} ({best['label']})"
+    assert "lenet5/advisor.csv" in html and "bit-width advisor" in (out / "report.md").read_text()
+
     # A rerun with the same settings computes nothing; a changed retraining setting redoes
     # retraining and what depends on it, and keeps the float baseline and the PTQ sweep.
     assert main(args) == 0
@@ -100,7 +112,7 @@ def test_quick_study_end_to_end_then_resumes_from_cache(tmp_path, monkeypatch, c
     assert again["cached_steps"] == STEP_NAMES
     assert main(args[:-1] + ["--lr", "0.0005", "--no-progress"]) == 0
     changed = json.loads((out / "study.json").read_text())["models"]["lenet5"]
-    assert changed["cached_steps"] == ["baseline", "ptq"]
+    assert changed["cached_steps"] == ["baseline", "ptq"]      # (the advisor chains after retraining)
     check_complete_report(out)
 
     # `lowbit report` re-renders from study.json alone.

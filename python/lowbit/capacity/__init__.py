@@ -12,6 +12,7 @@ from .advisor import PAPER_EVIDENCE, BitAdvice, advise_bits
 from .datasets import cnn_dataset, distinct_bits, fcdnn_dataset, rnn_dataset
 from .information import (PAPER_BITS_PER_PARAM, binary_entropy, bits_per_parameter,
                           conv_bits_per_parameter, count_parameters, mutual_information)
+from .measure import input_limit, measure_capacity
 from .models import (CNN_MODELS, CNN_PAPER_PARAMS, FCDNN, MemorizationCNN, MemorizationLSTM,
                      cnn_model, model_kind, parameter_split)
 from .quantize import PAPER_BITS, paper_config, precision_threshold, quantize_under_capacity
@@ -31,7 +32,7 @@ __all__ = [
     "parameter_split", "model_kind",
     "train_memorization", "memorization_accuracy", "epoch_fn", "TrainResult", "PAPER_SPACE",
     "DEFAULT_HPARAMS",
-    "capacity_search", "CapacityResult", "plot_capacity_curve",
+    "capacity_search", "CapacityResult", "plot_capacity_curve", "measure_capacity", "input_limit",
     "ResultStore", "job_key", "Sweep",
     "build", "dataset", "memorize", "quantize_job", "trained", "spec_name",
     "quantize_under_capacity", "precision_threshold", "paper_config", "PAPER_BITS",

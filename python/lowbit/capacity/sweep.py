@@ -24,6 +24,17 @@ def _with_threads(fn: Callable, job: Any, threads: int):
     return fn(job)
 
 
+def _restore_environ(saved: dict) -> None:
+    """dask's nanny writes its pre-spawn variables (OMP_NUM_THREADS=1, MKL_NUM_THREADS=1, ...)
+    into the environment of the process that starts the workers; they are meant for the
+    workers only, and left here they would change this process's thread count later."""
+    for key in set(os.environ) - set(saved):
+        del os.environ[key]
+    for key, value in saved.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+
+
 def _fn_name(fn: Callable) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
@@ -56,9 +67,13 @@ class Sweep:
         if self._client is None:
             from distributed import Client, LocalCluster
             if self.scheduler is None:
-                self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
-                                             processes=self.processes, dashboard_address=None,
-                                             silence_logs=logging.ERROR)
+                saved = dict(os.environ)
+                try:
+                    self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
+                                                 processes=self.processes, dashboard_address=None,
+                                                 silence_logs=logging.ERROR)
+                finally:
+                    _restore_environ(saved)
                 self._client = Client(self._cluster)
             else:
                 self._client = Client(self.scheduler)

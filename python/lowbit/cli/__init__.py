@@ -10,16 +10,17 @@ import textwrap
 import sys
 from typing import List, Optional
 
-from . import bench, demo, infer, ptq, report, retrain, study, vbq
+from . import bench, capacity, demo, infer, ptq, report, retrain, study, vbq
 from ._common import OneLineParser
 
-COMMANDS = [study, ptq, retrain, vbq, infer, bench, report, demo]
+COMMANDS = [study, ptq, retrain, vbq, infer, bench, report, demo, capacity]
 
 EPILOG = """examples:
   lowbit study --quick          # the main job: how few bits, which method (HTML report)
   lowbit ptq --bits 8-2         # data-free PTQ of the shipped LeNet-5
   lowbit retrain --bits 3 --schedule adaptive --out lenet-3bit.lbq
   lowbit infer lenet-3bit.lbq   # packed shift / LUT inference
+  lowbit capacity advise --model lenet5 --n-samples 60000   # bits from capacity (no training)
 run `lowbit COMMAND --help` for a command's options and examples."""
 
 # Errors that come from what the user typed or pointed at; anything else is a bug and keeps

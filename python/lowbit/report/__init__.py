@@ -59,7 +59,8 @@ def render(folder: Union[str, Path]) -> Path:
                 md_parts += [f"![{caption}]({rel})", ""]
         tables = [content.results_table(label, steps), content.knee_table(label, steps, max_drop),
                   content.inference_table(label, steps), content.bit_efficiency_table(label, steps),
-                  content.grouping_table(label, steps), content.step_times_table(label, model)]
+                  content.grouping_table(label, steps), content.advisor_table(label, steps, max_drop),
+                  content.step_times_table(label, model)]
         for table in filter(None, tables):
             rel = _write_table(folder, table)
             parts.append(page.table_block(table, rel))

@@ -134,3 +134,51 @@ def step_times_table(label: str, model: Dict) -> Table:
     rows = [[step, sec, "cached" if step in model.get("cached_steps", []) else "run"]
             for step, sec in model.get("seconds", {}).items()]
     return Table(f"{label}/steps", f"{label}: steps", ["step", "seconds (when computed)", "this run"], rows)
+
+
+def _fewest_within(rows: List[dict], base: Dict, max_drop: float, method: Optional[str] = None):
+    """Fewest bits whose best result (of `method`, or any) stays within max_drop of float on
+    the validation split, as (bits, label); None when none does."""
+    rows = [r for r in rows if method is None or r["method"] == method]
+    best = choose_best(rows, base["val_accuracy"], max_drop)
+    return (best["bits"], best["label"]) if best and best["within_max_drop"] else None
+
+
+def _verdict(advised: Dict[str, int], measured) -> str:
+    if measured is None:
+        return "No measured width stayed within the budget, so the advice cannot be checked here."
+    lo, hi = min(advised.values()), max(advised.values())
+    if measured[0] < lo:
+        return (f"Measured {measured[0]} bits, fewer than advised: the advice is the memorization worst "
+                "case, a generalization task needs less.")
+    if measured[0] > hi:
+        return f"Measured {measured[0]} bits, more than advised: this model needs more than its capacity suggests."
+    return f"Measured {measured[0]} bits, within the advised range."
+
+
+def advisor_table(label: str, steps: Dict, max_drop: float) -> Optional[Table]:
+    """The capacity advisor's bits per layer kind beside the bits the study measured."""
+    adv = steps.get("advisor")
+    if not adv:
+        return None
+    rows = accuracy_rows(steps)
+    measured = _fewest_within(rows, steps["baseline"], max_drop)
+    ptq_only = _fewest_within(rows, steps["baseline"], max_drop, "ptq")
+    show = lambda m: f"{m[0]} ({m[1]})" if m else "none within budget"  # noqa: E731
+    out = []
+    for kind, bits in adv["bits"].items():
+        layers = [l for l in adv["layers"] if l["kind"] == kind and l["bits"] != "float"]
+        out.append([kind, len(layers), sum(l["weights"] for l in layers), bits, show(measured), show(ptq_only)])
+    outputs = [l for l in adv["layers"] if l["bits"] == "float"]
+    if outputs:
+        out.append([f"output ({outputs[0]['kind']})", len(outputs), sum(l["weights"] for l in outputs),
+                    "float", "quantized too", ""])
+    note = (f"Advisor (papers 000/001, no training): {adv['n_samples']} training examples x "
+            f"log2({adv['num_classes']}) = {adv['demand_bits']:.0f} bits to store against a capacity of "
+            f"{adv['capacity_bits']:.0f} bits, utilization {adv['utilization']:.3f}. "
+            + "; ".join(e.rstrip(".") for e in adv["evidence"]) + ". "
+            f"The study's columns: the fewest bits whose validation accuracy stays within {max_drop:g} "
+            "points of float, every layer (the output too) at that width. " + _verdict(adv["bits"], measured))
+    return Table(f"{label}/advisor", f"{label}: bit-width advisor against the measured answer",
+                 ["layer kind", "layers", "quantized weights", "advised bits", "study: fewest bits (method)",
+                  "study, PTQ only"], out, note=note)

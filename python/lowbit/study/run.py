@@ -8,7 +8,7 @@ from typing import Iterable, Optional, Sequence, Union
 from torch import nn
 
 from .. import __version__
-from . import baseline, diagnostics, packed_inference, ptq_sweep, retraining, vbq_search
+from . import advisor, baseline, diagnostics, packed_inference, ptq_sweep, retraining, vbq_search
 from .cache import StepCache, step_key, write_json_atomically
 from .context import StepContext
 from .settings import StudySettings
@@ -16,8 +16,8 @@ from .workload import StudyData, Workload, load_data, load_model
 
 # The steps, in order. Each module has NAME, TITLE, settings_of(settings) -> dict (what its
 # cache key depends on) and run(ctx) -> JSON-able dict. A new step (e.g. capacity) is
-# appended here; its key chains onto the earlier steps' keys.
-STEPS = [baseline, ptq_sweep, retraining, vbq_search, packed_inference, diagnostics]
+# appended here; its key chains onto the earlier steps' keys (the capacity advisor is last).
+STEPS = [baseline, ptq_sweep, retraining, vbq_search, packed_inference, diagnostics, advisor]
 DEFAULT_MODELS = ("lenet5", "ffdnn")
 SUMMARY = "study.json"
 

@@ -5,8 +5,8 @@ from typing import Dict, Optional, Tuple
 
 SCHEDULES = ("direct", "conventional", "adaptive", "gradual", "adaptive-gradual")
 PTQ_SCHEMES = ("asymmetric", "symmetric", "pow2")
-STEP_NAMES = ("baseline", "ptq", "retrain", "vbq", "inference", "analysis")
-SKIPPABLE = ("retrain", "vbq", "inference", "analysis")
+STEP_NAMES = ("baseline", "ptq", "retrain", "vbq", "inference", "analysis", "advisor")
+SKIPPABLE = ("retrain", "vbq", "inference", "analysis", "advisor")
 
 
 def _int(name: str, value, lo: int, hi: int) -> int:
