@@ -31,12 +31,12 @@ def test_shift_matmul_int_is_exact(N, K, O, bits, seed):
     w = ops.pack_rows(_pow2_codes(O, K, bits, g), bits)
     x = torch.randint(-128, 128, (N, K), dtype=torch.int8, generator=g)
     ref = R.shift_matmul_int(x, w, bits)
-    for method in (["literal", "int8"] if bits <= 4 else ["literal"]):
+    for method in ["literal"] + (["int8"] if bits <= 4 else ["int16"] if bits == 5 else []):
         assert torch.equal(ops.shift_matmul_int(x, w, bits, method), ref), method
 
 
 @pytest.mark.parametrize("N,K,O", [(1, 4096 + 37, 9), (2, 64, 4), (3, 2049, 5), (8, 100, 7), (1, 31, 1)])
-@pytest.mark.parametrize("bits", [2, 4, 6])
+@pytest.mark.parametrize("bits", [2, 4, 5, 6])
 def test_shift_kernels_agree_across_isas_and_methods(isa, N, K, O, bits):
     """Odd K (not a multiple of the vector width or the 2048-field chunk), few and many rows."""
     w = ops.pack_rows(_pow2_codes(O, K, bits), bits)
@@ -44,6 +44,16 @@ def test_shift_kernels_agree_across_isas_and_methods(isa, N, K, O, bits):
     ref = R.shift_matmul_int(x, w, bits)
     assert torch.equal(ops.shift_matmul_int(x, w, bits, "literal"), ref)
     assert torch.equal(ops.shift_matmul_int(x, w, bits, "auto"), ref)
+
+
+def test_int16_method_at_its_largest_sums():
+    """5-bit codes at the largest exponent (2^14) and activations at -128 over two full
+    2048-field chunks: the int32 lanes of the int16 kernel are at their largest."""
+    K = 4096
+    w = ops.pack_rows(torch.full((2, K), 15, dtype=torch.int8), 5)
+    x = torch.full((1, K), -128, dtype=torch.int8)
+    assert int(ops.shift_matmul_int(x, w, 5, "int16")[0, 0]) == -128 * 2 ** 14 * K
+    assert torch.equal(ops.shift_matmul_int(x, w, 5, "int16"), ops.shift_matmul_int(x, w, 5, "literal"))
 
 
 def test_extreme_exponents_stay_exact():
@@ -105,6 +115,8 @@ def test_bad_input_is_named():
         ops.shift_linear(torch.randn(2, 16, dtype=torch.float64), w, 4, ws)
     with pytest.raises(ValueError, match="NaN"):
         ops.shift_linear(torch.full((2, 16), float("nan")), w, 4, ws)
+    with pytest.raises(ValueError, match="int16.*bits = 5"):
+        ops.shift_matmul_int(torch.zeros(1, 16, dtype=torch.int8), w, 4, "int16")
     with pytest.raises(ValueError, match="int8.*bits <= 4"):
         ops.shift_matmul_int(torch.zeros(1, 16, dtype=torch.int8), ops.pack_rows(_pow2_codes(3, 16, 5), 5), 5, "int8")
     with pytest.raises(ValueError, match="method"):

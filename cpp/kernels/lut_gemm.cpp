@@ -83,7 +83,8 @@ void lut_gemm(const float* x, int64_t N, int64_t K, const uint8_t* w, int64_t O,
   const int64_t row_bytes = packed_row_bytes(K, bits), T = int64_t(1) << bits;
   const int64_t rows_per_table = O / n_tables;
   const int64_t blocks = (O + kRows - 1) / kRows;
-  const int nt = threads_for(N * K * O / 4);
+  // Below about a million products, waking a second thread costs more than it saves.
+  const int nt = threads_for(N * K * O / 32);
 #pragma omp parallel num_threads(nt)
   {
     std::vector<uint8_t> fields(static_cast<size_t>(kChunk));

@@ -143,6 +143,50 @@ void int8_block(const uint8_t* xu, int64_t N, int64_t K, int64_t Kp, const uint8
     for (int64_t n = 0; n < N; ++n) acc[r * N + n] -= 128 * row_sum[r];
 }
 
+// int16 value of each field for 5-bit codes: sign(c) * 2^(|c| - 1) (|c| <= 15: at most 2^14).
+void pow2_int16_table(int bits, int16_t table[32]) {
+  const int half = 1 << (bits - 1);
+  for (int u = 0; u < 32; ++u) {
+    const int c = (u == 0 || u >= 2 * half) ? 0 : u - half;
+    const int mag = c < 0 ? -c : c;
+    table[u] = int16_t(c == 0 ? 0 : (c < 0 ? -(1 << (mag - 1)) : (1 << (mag - 1))));
+  }
+}
+
+// sum_k x16[k] * w16[k] over n values (n a multiple of 16): |x| <= 128, |w| <= 2^14, so a
+// pmaddwd pair is at most 2^22 and a lane of 128 pairs (one 2048-field chunk) stays in int32.
+int64_t dot_i16(const int16_t* x16, const int16_t* w16, int64_t n) {
+#ifdef __AVX2__
+  __m256i a = _mm256_setzero_si256();
+  for (int64_t k = 0; k < n; k += 16)
+    a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x16 + k)),
+                                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w16 + k))));
+  alignas(32) int32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), a);
+  int64_t s = 0;
+  for (int i = 0; i < 8; ++i) s += lanes[i];
+  return s;
+#else
+  int64_t s = 0;
+  for (int64_t k = 0; k < n; ++k) s += int32_t(x16[k]) * int32_t(w16[k]);
+  return s;
+#endif
+}
+
+// acc[r * N + n] += sum_k x[n, k] * w[r, k] for rows [o0, o0 + rows), 5-bit codes decoded to
+// int16 powers of two chunk by chunk; x16 is [N x Kp] int16, zero padded.
+void int16_block(const int16_t* x16, int64_t N, int64_t K, int64_t Kp, const uint8_t* w, int64_t row_bytes,
+                 int bits, const int16_t table[32], int64_t o0, int64_t rows, int64_t* acc, uint8_t* fields,
+                 int16_t* w16) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k0 = 0; k0 < K; k0 += kChunk) {
+      const int64_t cnt = std::min(kChunk, K - k0), cntp = round_up(cnt, 16);
+      read_fields(w + (o0 + r) * row_bytes, k0, cnt, bits, fields);
+      for (int64_t k = 0; k < cntp; ++k) w16[k] = k < cnt ? table[fields[k] & 31] : int16_t(0);
+      for (int64_t n = 0; n < N; ++n) acc[r * N + n] += dot_i16(x16 + n * Kp + k0, w16, cntp);
+    }
+}
+
 #ifdef __AVX2__
 // Few activation rows, 4-bit codes: decode in registers, never through a buffer. The 32
 // packed bytes of 64 codes split into low nibbles (codes 0, 2, .., 62) and high nibbles
@@ -234,7 +278,7 @@ void gemv_nibbles_x4(const uint8_t* ax, const int8_t* sx, int64_t K, const uint8
 bool shift_gemm(const int8_t* x, int64_t N, int64_t K, const uint8_t* w, int64_t O, int bits,
                 float x_scale, const double* w_scale, const float* bias, int method, int64_t* acc,
                 float* out, int64_t out_stride_n, int64_t out_stride_o) {
-  if (method == 1 && bits > 4) return false;
+  if ((method == 1 && bits > 4) || (method == 2 && bits != 5)) return false;
   const int64_t row_bytes = packed_row_bytes(K, bits), Kp = round_up(K, 32);
   int8_t table[16];
   pow2_int8_table(std::min(bits, 4), table);
@@ -252,17 +296,27 @@ bool shift_gemm(const int8_t* x, int64_t N, int64_t K, const uint8_t* w, int64_t
       nibbles = permute_for_nibbles(x + n * K, K, Kn, ax.data() + n * Kn, sx.data() + n * Kn);
   }
 #endif
+  std::vector<int16_t> x16;
+  int16_t table16[32];
+  if (method == 2) {  // activations widened to int16 once, rows padded with zeros
+    pow2_int16_table(bits, table16);
+    x16.assign(size_t(N * Kp), int16_t(0));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) x16[n * Kp + k] = x[n * K + k];
+  }
   if (method == 1 && !nibbles) {  // activations offset to unsigned for maddubs, padded with x = 0
     xu.assign(size_t(N * Kp), uint8_t(128));
     for (int64_t n = 0; n < N; ++n)
       for (int64_t k = 0; k < K; ++k) xu[n * Kp + k] = uint8_t(int(x[n * K + k]) + 128);
   }
   const int64_t blocks = (O + kRows - 1) / kRows;
-  const int nt = threads_for(N * K * O / 4);
+  // Below about a million products, waking a second thread costs more than it saves.
+  const int nt = threads_for(N * K * O / 32);
 #pragma omp parallel num_threads(nt)
   {
     std::vector<uint8_t> fields(static_cast<size_t>(kChunk));
     std::vector<int8_t> w8(method == 1 ? size_t(kRows * kChunk) : 0);
+    std::vector<int16_t> w16(method == 2 ? size_t(kChunk) : 0);
     std::vector<int64_t> blk(size_t(kRows * N));
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < blocks; ++b) {
@@ -277,7 +331,9 @@ bool shift_gemm(const int8_t* x, int64_t N, int64_t K, const uint8_t* w, int64_t
           for (int64_t r = 0; r < rows; ++r) blk[r * N + n] = a4[r];
         }
 #endif
-      } else if (method == 1)
+      } else if (method == 2)
+        int16_block(x16.data(), N, K, Kp, w, row_bytes, bits, table16, o0, rows, blk.data(), fields.data(), w16.data());
+      else if (method == 1)
         int8_block(xu.data(), N, K, Kp, w, row_bytes, bits, table, o0, rows, blk.data(), fields.data(), w8.data());
       else
         literal_block(x, N, K, w, row_bytes, bits, o0, rows, blk.data(), fields.data());

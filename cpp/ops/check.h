@@ -48,7 +48,8 @@ inline void check_param_dtype(const at::Tensor& w, const at::Tensor& p, const ch
                     w.device());
 }
 
-// The shift kernels' method: 0 literal shift-and-add, 1 int8 multiply-add (bits <= 4).
+// The shift kernels' method: 0 literal shift-and-add, 1 int8 multiply-add (bits <= 4),
+// 2 int16 multiply-add (bits = 5). 'auto' takes the multiply-add that fits, else literal.
 inline int shift_method_id(const std::string& method, int64_t bits) {
   if (method == "literal") return 0;
   if (method == "int8") {
@@ -56,8 +57,13 @@ inline int shift_method_id(const std::string& method, int64_t bits) {
                       bits, "; use method='literal' (or 'auto')");
     return 1;
   }
-  TORCH_CHECK_VALUE(method == "auto", "method must be 'auto', 'literal' or 'int8', got '", method, "'");
-  return bits <= 4 ? 1 : 0;
+  if (method == "int16") {
+    TORCH_CHECK_VALUE(bits == 5, "method 'int16' decodes 5-bit power-of-two codes to int16 and needs bits = 5, "
+                      "got ", bits, "; use method='auto'");
+    return 2;
+  }
+  TORCH_CHECK_VALUE(method == "auto", "method must be 'auto', 'literal', 'int8' or 'int16', got '", method, "'");
+  return bits <= 4 ? 1 : bits == 5 ? 2 : 0;
 }
 
 }  // namespace lowbit::ops

@@ -86,7 +86,8 @@ def quantize_activations(x: torch.Tensor, act_bits: int = 8,
 def shift_matmul_int(x_codes: torch.Tensor, w_packed: torch.Tensor, bits: int,
                      method: str = "auto") -> torch.Tensor:
     """Exact int64 sums x_codes @ W.T for row-packed power-of-two codes, W = sign(c) *
-    2^(|c| - k_lo) (k_lo = max(1, 2^(bits-1) - 31)); method 'literal', 'int8' or 'auto'."""
+    2^(|c| - k_lo) (k_lo = max(1, 2^(bits-1) - 31)); method 'literal', 'int8' (bits <= 4),
+    'int16' (bits = 5) or 'auto' (the multiply-add that fits, else literal)."""
     return _ops.shift_matmul_int(x_codes, w_packed, bits, method)
 
 
