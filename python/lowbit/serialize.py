@@ -25,7 +25,6 @@ import json
 import os
 import struct
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple, Union
 
@@ -33,6 +32,7 @@ import torch
 from torch import nn
 
 from . import ops
+from .files import write_bytes_atomically
 from .hooks import _STATE_ATTR
 from .qrecord import record_qparams, recorded_qparams
 from .quant import QParams, dequantize, fake_quantize, quantize
@@ -223,27 +223,12 @@ def from_bytes(data: bytes, model: ModelOrFactory) -> nn.Module:
 
 # ---- files -------------------------------------------------------------------------------
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_quantized(model: nn.Module, path: PathLike, metadata: Dict = None) -> int:
     """Write `model` to `path` with its quantized weights packed; returns the file's size
     in bytes. `metadata` (a JSON-able dict) is stored in the header and comes back as
     `model.lowbit_metadata` after loading. Atomic: the old file, if any, survives a failure."""
     data = to_bytes(model, metadata)
-    _write_atomically(Path(path), data)
+    write_bytes_atomically(path, data)
     return len(data)
 
 

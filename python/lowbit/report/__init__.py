@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Union
 
-from ..study.cache import write_text_atomically
+from ..files import write_text_atomically
 from . import content, page
 from .plots import FIGURES
 from .tables import Table
