@@ -5,10 +5,11 @@ then method, bits (None for the float model), our per-seed values and the paper'
 import csv
 import io
 import math
-import os
 import statistics
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
+
+from lowbit.files import write_bytes_atomically, write_text_atomically
 
 STAT_COLUMNS = ["method", "bits", "ours_mean", "ours_std", "n_seeds", "paper", "ours_per_seed"]
 
@@ -16,15 +17,33 @@ STAT_COLUMNS = ["method", "bits", "ours_mean", "ours_std", "n_seeds", "paper", "
 # ---- files ---------------------------------------------------------------------------------
 
 def atomic_write(path: Path, data, binary: bool = False) -> None:
-    """Write to a temporary file next to `path`, then rename: never a half-written result."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write text (or bytes, binary=True) so that a result file is never half-written."""
     if binary:
-        tmp.write_bytes(data)
+        write_bytes_atomically(path, data)
     else:
-        tmp.write_text(data)
-    tmp.replace(path)
+        write_text_atomically(path, data)
+
+
+def rows_to_csv(rows: List[dict], float_format: Optional[str] = ".6g") -> str:
+    """CSV of dict rows, columns in the first row's order; floats as `float_format` (None:
+    as Python prints them), None as an empty cell."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (format(v, float_format) if float_format and isinstance(v, float) else v)
+                    for k, v in r.items()})
+    return buf.getvalue()
+
+
+def md_table(rows: List[dict], cols: Optional[Sequence[str]] = None, float_format: str = ".2f") -> str:
+    """Markdown table of dict rows (`cols`, default the first row's keys); None as blank."""
+    cols = list(rows[0]) if cols is None else list(cols)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(format(r[c], float_format) if isinstance(r[c], float) else
+                                       ("" if r[c] is None else str(r[c])) for c in cols) + " |")
+    return "\n".join(lines)
 
 
 # ---- statistics ----------------------------------------------------------------------------

@@ -11,7 +11,6 @@ held-out accuracy from the test split (the paper's Fig. 11 advice). Writes
 repro_003_fig{5,6,8,9,10,11}.png. Full run: about 13 minutes on 2 shared cores.
 """
 import argparse
-import csv
 import io
 import sys
 import time
@@ -25,7 +24,7 @@ import torch
 import lowbit as lb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _repro_report import atomic_write  # noqa: E402
+from _repro_report import atomic_write, md_table as _md_table, rows_to_csv as to_csv  # noqa: E402
 from _timing import set_threads  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -70,22 +69,8 @@ QUICK = Plan(n_ga=60, n_calib=100, n_eval=200, population=8, gens_network=2, gen
              bits=(3, 4, 5))
 
 
-def to_csv(rows: List[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    return buf.getvalue()
-
-
 def md_table(rows: List[dict], digits: int = 2) -> str:
-    cols = list(rows[0])
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        out.append("| " + " | ".join(f"{r[c]:.{digits}f}" if isinstance(r[c], float) else str(r[c])
-                                     for c in cols) + " |")
-    return "\n".join(out) + "\n"
+    return _md_table(rows, float_format=f".{digits}f") + "\n"
 
 
 def savefig(fig, path: Path) -> None:

@@ -13,8 +13,6 @@ about two minutes). --quick trains a LeNet-5 on 3000 images for three epochs and
 repro_004_*.png.
 """
 import argparse
-import csv
-import io
 import sys
 import time
 from pathlib import Path
@@ -28,7 +26,7 @@ from lowbit import analysis as A
 from lowbit.analysis.bit_efficiency import plot_bit_efficiency
 
 import _paper_004 as paper
-from _repro_report import atomic_write
+from _repro_report import atomic_write, rows_to_csv
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 SCHEMES = ("asymmetric", "symmetric", "pow2")
@@ -54,14 +52,6 @@ def load_models(quick: bool) -> Dict[str, nn.Module]:
 
 def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.split(" (")[0].lower()).strip("_")
-
-
-def to_csv(rows: List[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def kib(n: int) -> str:
@@ -327,7 +317,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             figures(model, "features.3.weight", out)
     sweep_rows = [{"model": n, **r.as_dict()} for n, rows in results.items() for r in rows]
     for stem, rows in (("table1", sweep_rows), ("table2", groups), ("pow2_levels", pow2), ("bit_efficiency", eff)):
-        atomic_write(out / f"repro_004_{stem}.csv", to_csv(rows))
+        atomic_write(out / f"repro_004_{stem}.csv", rows_to_csv(rows, float_format=None))
 
     command = ".venv/bin/python benchmarks/repro_004.py" + (" --quick" if args.quick else "")
     float_acc = {n: rows[0].accuracy for n, rows in results.items()}

@@ -14,9 +14,7 @@ repro_capacity_{curves,quantization,surface}.png. The sizes are far below the pa
 (see PLANS); README.md says what that changes.
 """
 import argparse
-import csv
 import dataclasses
-import io
 import sys
 import time
 from dataclasses import dataclass
@@ -29,7 +27,8 @@ import lowbit as lb
 import lowbit.capacity as cap
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _repro_report import atomic_write  # noqa: E402
+from _repro_report import atomic_write, rows_to_csv as to_csv  # noqa: E402
+from _repro_report import md_table as _md_table  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 PAPER = {  # papers 000/001, sections 4 and 5.1
@@ -90,21 +89,8 @@ def family(spec: Dict) -> str:
     return spec["model"]
 
 
-def to_csv(rows: List[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else ("" if v is None else v)) for k, v in r.items()})
-    return buf.getvalue()
-
-
 def md_table(rows: List[dict], cols: Sequence[str]) -> str:
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join(f"{r[c]:.3g}" if isinstance(r[c], float) else
-                                       ("" if r[c] is None else str(r[c])) for c in cols) + " |")
-    return "\n".join(lines)
+    return _md_table(rows, cols, float_format=".3g")
 
 
 # ---- 1. capacity --------------------------------------------------------------------------

@@ -85,9 +85,7 @@ def _flatten_start(node: fx.Node) -> int:
 def _add_function(plan, node: fx.Node) -> None:
     t = node.target
     if (node.op == "call_function" and t in _RELU_FUNCTIONS) or (node.op == "call_method" and t in ("relu", "relu_")):
-        if node.kwargs.get("inplace") not in (None, False, True) or len(node.args) > 2:
-            raise ValueError(f"cannot fuse {node.format_node()}")
-        plan.add_relu()
+        plan.add_relu()  # in place or not, the values are the same
     elif (node.op == "call_function" and t is torch.flatten) or (node.op == "call_method" and t == "flatten"):
         plan.add_flatten(_flatten_start(node))
     else:
