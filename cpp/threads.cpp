@@ -1,4 +1,5 @@
 // One place decides how many threads native kernels use.
+#include <omp.h>
 #include <sched.h>
 
 #include <atomic>
@@ -37,5 +38,18 @@ int num_threads() {
 }
 
 void set_num_threads(int n) { g_threads.store(n > 0 ? n : default_threads()); }
+
+int current_cpu() { return sched_getcpu(); }
+
+void leave_cpu(int cpu) {
+  if (cpu < 0 || omp_get_thread_num() == 0 || sched_getcpu() != cpu) return;
+  cpu_set_t mine, others;
+  if (sched_getaffinity(0, sizeof(mine), &mine) != 0 || !CPU_ISSET(cpu, &mine) || CPU_COUNT(&mine) < 2) return;
+  others = mine;
+  CPU_CLR(cpu, &others);
+  // Moving off `cpu` happens at once; the old mask comes straight back, so the thread
+  // stays where it landed only because the scheduler keeps woken threads on their CPU.
+  if (sched_setaffinity(0, sizeof(others), &others) == 0) sched_setaffinity(0, sizeof(mine), &mine);
+}
 
 }  // namespace lowbit

@@ -1,5 +1,6 @@
 """Devices and dispatch: native kernels on CPU, the PyTorch references registered for
 every other device, TorchScript, threads and the GIL."""
+import os
 import threading
 import time
 
@@ -66,6 +67,40 @@ def test_thread_count_default_and_override():
     assert lb.get_num_threads() == default
     with pytest.raises(TypeError):
         lb.set_num_threads(1.5)
+
+
+def _thread_masks():
+    masks = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            masks[tid] = os.sched_getaffinity(int(tid))
+        except OSError:  # the thread ended meanwhile
+            pass
+    return masks
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux's /proc")
+def test_packed_kernels_leave_every_thread_where_it_may_run():
+    # The GEMMs move an OpenMP worker off its master's CPU through a brief affinity
+    # change; every thread must end with the mask it had.
+    torch.manual_seed(0)
+    w = torch.randn(1024, 1024)
+    qp = lb.calibrate(w, "pow2", 4, "channel")
+    layer = lb.inference.ShiftLinear(lb.fake_quantize(w, qp), qp)
+    lut = lb.inference.LUTLinear(lb.fake_quantize(w, qp), qp)
+    x = torch.randn(1, 1024)
+    lb.set_num_threads(2)
+    try:
+        with torch.no_grad():
+            want_shift, want_lut = layer(x), lut(x)  # starts the worker threads
+            before = _thread_masks()
+            for _ in range(20):
+                assert torch.equal(layer(x), want_shift)
+                assert torch.equal(lut(x), want_lut)
+            after = _thread_masks()
+    finally:
+        lb.set_num_threads(0)
+    assert {t: m for t, m in after.items() if t in before} == {t: m for t, m in before.items() if t in after}
 
 
 def test_gil_is_released_during_native_work():

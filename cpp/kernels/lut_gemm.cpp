@@ -84,9 +84,10 @@ void lut_gemm(const float* x, int64_t N, int64_t K, const uint8_t* w, int64_t O,
   const int64_t rows_per_table = O / n_tables;
   const int64_t blocks = (O + kRows - 1) / kRows;
   // Below about a million products, waking a second thread costs more than it saves.
-  const int nt = threads_for(N * K * O / 32);
+  const int nt = threads_for(N * K * O / 32), master_cpu = nt > 1 ? current_cpu() : -1;
 #pragma omp parallel num_threads(nt)
   {
+    leave_cpu(master_cpu);
     std::vector<uint8_t> fields(static_cast<size_t>(kChunk));
     std::vector<float> wf(size_t(kRows * kChunk), 0.0f);
     std::vector<float> blk(size_t(kRows * N));

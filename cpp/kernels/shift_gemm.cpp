@@ -311,9 +311,10 @@ bool shift_gemm(const int8_t* x, int64_t N, int64_t K, const uint8_t* w, int64_t
   }
   const int64_t blocks = (O + kRows - 1) / kRows;
   // Below about a million products, waking a second thread costs more than it saves.
-  const int nt = threads_for(N * K * O / 32);
+  const int nt = threads_for(N * K * O / 32), master_cpu = nt > 1 ? current_cpu() : -1;
 #pragma omp parallel num_threads(nt)
   {
+    leave_cpu(master_cpu);
     std::vector<uint8_t> fields(static_cast<size_t>(kChunk));
     std::vector<int8_t> w8(method == 1 ? size_t(kRows * kChunk) : 0);
     std::vector<int16_t> w16(method == 2 ? size_t(kChunk) : 0);

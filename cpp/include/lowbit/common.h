@@ -22,6 +22,14 @@ namespace lowbit {
 // the user set OMP_NUM_THREADS or called lowbit.set_num_threads().
 int num_threads();
 void set_num_threads(int n);
+// The CPU the calling thread runs on (-1 if unknown).
+int current_cpu();
+// Called by each thread of a parallel region with the CPU its master thread ran on when
+// the region began: a worker that finds itself on that CPU moves to another one the
+// process may use. Linux can leave an OpenMP worker stacked on the master's CPU for
+// seconds (seen after torch's qnnpack threads spin on the other core), which halves
+// a memory-bound kernel's speed.
+void leave_cpu(int cpu);
 inline namespace LOWBIT_HELPERS {
 
 // Threads worth using for `work` elements: one below ~32K, where OpenMP costs more than it saves.
