@@ -28,6 +28,15 @@ def grid_best(w: torch.Tensor, bits: int) -> float:
     return best
 
 
+def assert_no_worse_than_grid(w: torch.Tensor, step: float, bits: int, note=None) -> None:
+    # Errors are measured through float fake quant, as the kernel measures them: each
+    # k * step carries a rounding of eps |w|, which moves a residual r <= step / 2 by
+    # that much and the sum by up to eps * step * sum|w|, per evaluation. Relative to a
+    # tiny error (two values that nearly fit the grid) that is far more than 1e-6.
+    slack = 4 * torch.finfo(w.dtype).eps * step * float(w.abs().double().sum())
+    assert l2_error(w, step, bits) <= grid_best(w, bits) * (1 + 1e-6) + slack + 1e-30, note
+
+
 def sample(kind: str, n: int, g: torch.Generator) -> torch.Tensor:
     if kind == "normal":
         return torch.randn(n, generator=g)
@@ -57,7 +66,7 @@ def test_l2_step_never_worse_than_dense_grid(kind, n):
     w = sample(kind, n, g)
     for bits in range(2, 9):
         step = float(ops.qparams(w, "symmetric", bits, 1, "l2")[0])
-        assert l2_error(w, step, bits) <= grid_best(w, bits) * (1 + 1e-6) + 1e-30, (kind, n, bits)
+        assert_no_worse_than_grid(w, step, bits, (kind, n, bits))
 
 
 @given(st.integers(2, 8), st.lists(st.floats(-10, 10, allow_nan=False, width=32), min_size=1, max_size=300))
@@ -66,7 +75,7 @@ def test_l2_step_beats_grid_property(bits, values):
     step = float(ops.qparams(w, "symmetric", bits, 1, "l2")[0])
     assert step > 0
     if w.abs().max() > 0:
-        assert l2_error(w, step, bits) <= grid_best(w, bits) * (1 + 1e-6) + 1e-30
+        assert_no_worse_than_grid(w, step, bits)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
