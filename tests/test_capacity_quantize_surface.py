@@ -42,6 +42,21 @@ def test_quantize_under_capacity_records_and_threshold():
         cap.quantize_under_capacity(model, x, y, bits=(10, 8))
 
 
+def test_retraining_that_hurts_is_not_kept():
+    torch.manual_seed(0)
+    x, y = cap.fcdnn_dataset(64, 8, seed=0)
+    model = cap.FCDNN(16, 1, n_in=8)
+    cap.train_memorization(model, x, y, lr=0.05, max_epochs=150)
+    # a learning rate this large wrecks whatever the network had stored
+    wrecked = cap.quantize_under_capacity(model, x, y, bits=(8, 6), retrain_epochs=1, lr=50.0,
+                                          keep_direct=False)
+    assert wrecked[1]["accuracy"] < wrecked[1]["accuracy_direct"]
+    kept = cap.quantize_under_capacity(model, x, y, bits=(8, 6), retrain_epochs=1, lr=50.0)
+    assert kept[1]["accuracy"] == kept[1]["accuracy_direct"] == wrecked[1]["accuracy_direct"]
+    # 6 bits then starts from the kept 8-bit weights, not the wrecked ones
+    assert kept[2]["accuracy_direct"] > wrecked[2]["accuracy_direct"]
+
+
 def test_noise_is_filter_normalized():
     model = cap.cnn_model("A")
     d = cap.filter_normalized_direction(model, seed=3)

@@ -41,11 +41,16 @@ def quantize_under_capacity(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                             bits: Sequence[int] = PAPER_BITS, retrain_epochs: int = 5,
                             lr: float = 0.005, momentum: float = 0.9, batch_size: int = 64,
                             config: Optional[QuantConfig] = None, seed: int = 0,
-                            progress: bool = False) -> List[Dict]:
+                            keep_direct: bool = True, progress: bool = False) -> List[Dict]:
     """Quantize a copy of the trained `model` to each of `bits` in turn (from the weights
     retrained at the previous precision), retraining `retrain_epochs` epochs on (x, y) after
     each step. Returns one record per precision, the float model first:
     {'bits': None | b, 'accuracy_direct': before retraining, 'accuracy': after, 'mi': bits}.
+
+    keep_direct: when no retraining epoch reaches the directly quantized model's accuracy,
+    keep the directly quantized weights (and their accuracy). Retraining is meant as a
+    fine-tune; at full capacity SGD's noise can undo memorized samples instead (FCDNN(32)x2:
+    8 bits direct 95.7 %, after 4 retraining epochs 91.0 %).
     """
     bits = list(bits)
     if not bits or any(isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 8 for b in bits):
@@ -72,10 +77,14 @@ def quantize_under_capacity(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         direct = score(model)
         acc = direct
         if retrain_epochs:
+            before = copy.deepcopy(model.state_dict()) if keep_direct else None
             # Gradual with one precision: re-quantize at b, retrain, keep the best epoch.
             hist = retrain(model, train, Gradual([b], epochs_per_stage=retrain_epochs),
                            optimizer=optimizer, evaluate=score, progress=False)
             acc = max(hist["score"])
+            if keep_direct and acc < direct:
+                model.load_state_dict(before)
+                acc = direct
         records.append({"bits": b, "accuracy_direct": direct, "accuracy": acc,
                         "mi": mutual_information(acc, n)})
     return records

@@ -82,7 +82,8 @@ def memorize(job: Dict) -> Dict:
 def quantize_job(job: Dict) -> Dict:
     """Train a fresh network on N samples (as `memorize`), then quantize it in sequence
     with retraining (`quantize_under_capacity`). job adds "bits" (default 8..2),
-    "retrain_epochs" (default 5) and "retrain_lr" (default: a fifth of the training lr).
+    "retrain_epochs" (default 5), "retrain_lr" (default: a fifth of the training lr) and
+    "keep_direct" (default True, see `quantize_under_capacity`).
     Returns {"float": TrainResult fields, "records": [...], "threshold": bits or None}."""
     from .quantize import PAPER_BITS, precision_threshold, quantize_under_capacity
     h = {**DEFAULT_HPARAMS, **(job.get("hparams") or {})}
@@ -90,6 +91,7 @@ def quantize_job(job: Dict) -> Dict:
     records = quantize_under_capacity(model, x, y, bits=job.get("bits", PAPER_BITS),
                                       retrain_epochs=job.get("retrain_epochs", 5),
                                       lr=job.get("retrain_lr", h["lr"] / 5), momentum=h["momentum"],
-                                      batch_size=int(h["batch_size"]), seed=job.get("seed", 0))
+                                      batch_size=int(h["batch_size"]), seed=job.get("seed", 0),
+                                      keep_direct=job.get("keep_direct", True))
     return {"float_accuracy": result.accuracy, "epochs": result.epochs, "records": records,
             "threshold": precision_threshold(records, job.get("tolerance", 0.01))}
