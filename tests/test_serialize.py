@@ -120,6 +120,21 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["model.lbq"]
 
 
+def test_written_files_get_the_umask_or_keep_their_mode(tmp_path):
+    from lowbit.files import write_text_atomically
+    old = os.umask(0o022)
+    try:
+        write_text_atomically(tmp_path / "new.md", "x")
+        assert (tmp_path / "new.md").stat().st_mode & 0o777 == 0o644  # as open() would give
+        (tmp_path / "new.md").chmod(0o600)
+        write_text_atomically(tmp_path / "new.md", "y")
+        assert (tmp_path / "new.md").stat().st_mode & 0o777 == 0o600  # the replaced file's mode
+        assert (tmp_path / "new.md").read_text() == "y"
+    finally:
+        os.umask(old)
+    assert os.listdir(tmp_path) == ["new.md"]
+
+
 @pytest.fixture(scope="module")
 def good_bytes():
     torch.manual_seed(0)
