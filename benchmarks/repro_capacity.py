@@ -137,11 +137,16 @@ def plot_curves(results: Dict[str, tuple], png: Path) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for i, (name, (spec, res)) in enumerate(results.items()):
-        curve = res.curve()
+        curve = res.curve(res.hparams)  # lines: the chosen settings; dots: every other trial
         params = cap.count_parameters(cap.build(spec))
+        others = [e for e in res.evaluations if e["hparams"] != res.hparams]
         axes[0].plot([c[0] / params for c in curve], [c[2] / params for c in curve], "o-", ms=3,
                      color=f"C{i}", label=name)
+        axes[0].scatter([e["n"] / params for e in others], [e["mi"] / params for e in others], s=6,
+                        color=f"C{i}", alpha=0.3)
         axes[1].plot([c[0] / params for c in curve], [c[1] for c in curve], "o-", ms=3, color=f"C{i}")
+        axes[1].scatter([e["n"] / params for e in others], [e["accuracy"] for e in others], s=6,
+                        color=f"C{i}", alpha=0.3)
     for fam, bits in PAPER_BITS_PER_PARAM.items():
         axes[0].axhline(bits, ls=":", lw=1, color="gray")
         axes[0].text(axes[0].get_xlim()[0] if False else 0.02, bits, f" paper {fam} {bits}",
@@ -150,10 +155,10 @@ def plot_curves(results: Dict[str, tuple], png: Path) -> None:
         ax.set_xscale("log")
         ax.set_xlabel("N / parameters")
     axes[0].set_ylabel("mutual information / parameter (bits)")
-    axes[1].set_ylabel("training accuracy (best per N)")
+    axes[1].set_ylabel("training accuracy")
     axes[0].legend(fontsize=7)
-    fig.suptitle("Memorization: information per parameter against samples per parameter "
-                 "(paper 001, Fig. 2a)", fontsize=10)
+    fig.suptitle("Memorization against samples per parameter (paper 001, Fig. 2a): lines use the "
+                 "search's chosen settings, dots its other trials", fontsize=10)
     save_png(fig, png)
 
 

@@ -45,6 +45,10 @@ def test_search_finds_the_synthetic_maximum():
     # the curve peaks where the search says, and accuracy falls with N past it
     curve = result.curve()
     assert max(c[2] for c in curve) == result.capacity
+    chosen = result.curve(result.hparams)  # only the trainings with the chosen settings
+    assert max(c[2] for c in chosen) == result.capacity
+    assert {c[0] for c in chosen} == {e["n"] for e in result.evaluations if e["hparams"] == result.hparams}
+    assert len(chosen) < len(curve)
 
 
 def test_search_halves_when_n_start_is_too_large_and_batches():

@@ -42,10 +42,14 @@ class CapacityResult:
         positive_int("params", params)
         return self.capacity / params
 
-    def curve(self) -> List[Tuple[int, float, float]]:
-        """(N, best accuracy, best information) per evaluated N, N ascending: Fig. 2(a)."""
+    def curve(self, hparams: Optional[Dict] = None) -> List[Tuple[int, float, float]]:
+        """(N, best accuracy, best information) per evaluated N, N ascending: Fig. 2(a).
+        hparams: only the trainings that used exactly these (e.g. `self.hparams`), so that a
+        failed trial of the search does not show as a dip of the curve."""
         best: Dict[int, Tuple[float, float]] = {}
         for e in self.evaluations:
+            if hparams is not None and e["hparams"] != hparams:
+                continue
             a, m = best.get(e["n"], (-1.0, -1.0))
             best[e["n"]] = (max(a, e["accuracy"]), max(m, e["mi"]))
         return [(n, *best[n]) for n in sorted(best)]
@@ -226,12 +230,15 @@ def _bayesian(s: _Search, space: Dict, base: Dict, trials: int, seed: int, cap: 
 
 
 def plot_capacity_curve(result: CapacityResult, png, title: str = "", params: Optional[int] = None):
-    """Fig. 2(a) of paper 001: the best accuracy and information at each N tried."""
+    """Fig. 2(a) of paper 001: accuracy and information against N with the hyper-parameters
+    the search chose (lines), and every other training of the search (faint dots)."""
     from ..analysis._plot import pyplot, save_png
     plt = pyplot()
-    curve = result.curve()
+    curve = result.curve(result.hparams)
     ns = [c[0] for c in curve]
     fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.scatter([e["n"] for e in result.evaluations], [e["mi"] for e in result.evaluations], s=8,
+               color="tab:blue", alpha=0.25, label="other trainings of the search")
     ax.plot(ns, [c[2] for c in curve], "o-", color="tab:blue", label="mutual information (bits)")
     ax.axhline(result.capacity, color="tab:blue", ls=":", lw=1)
     ax.set_xscale("log")
