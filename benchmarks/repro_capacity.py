@@ -74,12 +74,14 @@ class Plan:
 # of N = 1000 in 513 epochs and 94 % of N = 2000 in 1020 (side runs).
 FULL = Plan(fcdnn=((16, 1), (16, 2), (32, 1), (32, 2)), cnn=("A",), cnn_input=16, lstm=(8,),
             max_epochs_fc=1000, max_epochs_cnn=300, max_epochs_lstm=1500, lstm_lr=0.05, batch_size=32,
-            fine_points=4, grid_points=2, trials=4, trials_other=2, quant_models=("FCDNN(32)x2", "CNN model A (16x16)", "LSTM(8)x1"),
+            fine_points=4, grid_points=2, trials=4, trials_other=2,
+            quant_models=("FCDNN(32)x2", "CNN model A (16x16)", "LSTM(8)x1"),
             retrain_epochs=4, surface_train=2000, surface_draws=10, surface_alphas=11,
             lenet_epochs=8, lenet_train=None)
 QUICK = Plan(fcdnn=((12, 1),), cnn=("A",), cnn_input=8, lstm=(4,), max_epochs_fc=15,
-             max_epochs_cnn=5, max_epochs_lstm=5, lstm_lr=0.05, batch_size=32, fine_points=2, grid_points=0,
-             trials=2, trials_other=1, quant_models=("FCDNN(12)x1", "CNN model A (8x8)", "LSTM(4)x1"),
+             max_epochs_cnn=5, max_epochs_lstm=5, lstm_lr=0.05, batch_size=32, fine_points=2,
+             grid_points=0, trials=2, trials_other=1,
+             quant_models=("FCDNN(12)x1", "CNN model A (8x8)", "LSTM(4)x1"),
              retrain_epochs=1, surface_train=200, surface_draws=2, surface_alphas=3,
              lenet_epochs=1, lenet_train=1000)
 
@@ -102,7 +104,8 @@ def md_table(rows: List[dict], cols: Sequence[str]) -> str:
 # ---- 1. capacity --------------------------------------------------------------------------
 
 def max_epochs(spec: Dict, plan: Plan) -> int:
-    return {"fcdnn": plan.max_epochs_fc, "cnn": plan.max_epochs_cnn, "lstm": plan.max_epochs_lstm}[spec["model"]]
+    limits = {"fcdnn": plan.max_epochs_fc, "cnn": plan.max_epochs_cnn, "lstm": plan.max_epochs_lstm}
+    return limits[spec["model"]]
 
 
 def search(sweep: cap.Sweep, spec: Dict, plan: Plan, workers: int) -> cap.CapacityResult:

@@ -44,7 +44,8 @@ int current_cpu() { return sched_getcpu(); }
 void leave_cpu(int cpu) {
   if (cpu < 0 || omp_get_thread_num() == 0 || sched_getcpu() != cpu) return;
   cpu_set_t mine, others;
-  if (sched_getaffinity(0, sizeof(mine), &mine) != 0 || !CPU_ISSET(cpu, &mine) || CPU_COUNT(&mine) < 2) return;
+  if (sched_getaffinity(0, sizeof(mine), &mine) != 0 || !CPU_ISSET(cpu, &mine) || CPU_COUNT(&mine) < 2)
+    return;  // nowhere else to go
   others = mine;
   CPU_CLR(cpu, &others);
   // Moving off `cpu` happens at once; the old mask comes straight back, so the thread

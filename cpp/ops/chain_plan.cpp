@@ -97,7 +97,8 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
   at::Tensor out = at::empty({B, L.O, s.Ho, s.Wo}, x.options());
   float* o = out.data_ptr<float>();
   // Images in parallel; the kernels inside then run on one thread (nested regions do).
-  const int nt = B > 1 ? int(std::min<int64_t>(num_threads(), B)) : 1, master_cpu = nt > 1 ? current_cpu() : -1;
+  const int nt = B > 1 ? int(std::min<int64_t>(num_threads(), B)) : 1;
+  const int master_cpu = nt > 1 ? current_cpu() : -1;
 #pragma omp parallel num_threads(nt)
   {
     leave_cpu(master_cpu);

@@ -238,7 +238,7 @@ def plot_capacity_curve(result: CapacityResult, png, title: str = "", params: Op
     ns = [c[0] for c in curve]
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.scatter([e["n"] for e in result.evaluations], [e["mi"] for e in result.evaluations], s=8,
-               color="tab:blue", alpha=0.25, label="other trainings of the search")
+               color="tab:blue", alpha=0.25, label="every training of the search")
     ax.plot(ns, [c[2] for c in curve], "o-", color="tab:blue", label="mutual information (bits)")
     ax.axhline(result.capacity, color="tab:blue", ls=":", lw=1)
     ax.set_xscale("log")
