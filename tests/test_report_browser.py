@@ -9,9 +9,7 @@ import subprocess
 
 import pytest
 
-import lowbit as lb
-from lowbit.study import StudySettings
-from test_study import USER_CODE
+from test_study import run_user_study
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -27,13 +25,7 @@ def rendered_body(index, profile) -> dict:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_report_images_load_in_headless_chromium(tmp_path, monkeypatch):
-    (tmp_path / "usercode.py").write_text(USER_CODE)
-    monkeypatch.chdir(tmp_path)
-    settings = StudySettings.quick(ptq_bits=(8, 3), retrain_bits=(3,), schedules=("direct", "adaptive"),
-                                   train_size=600, epochs=1, vbq_bits=(3,), vbq_iterations=2, calib_size=100,
-                                   val_size=150, eval_size=250, timing_images=10)
-    index = lb.study.run_study(["usercode:model"], data="usercode:data", out=tmp_path / "report",
-                               settings=settings, progress=False)
+    index, _ = run_user_study(tmp_path, monkeypatch, "report")
     images = len(re.findall(r"<img ", index.read_text()))
     assert images == 5
     assert rendered_body(index, tmp_path / "profile") == {"loaded": str(images), "broken": "0"}

@@ -154,14 +154,21 @@ USER_CODE = textwrap.dedent('''
 ''')
 
 
-def test_user_model_and_data_as_entry_points(tmp_path, monkeypatch):
+def run_user_study(tmp_path, monkeypatch, out: str):
+    """The smallest whole study, on USER_CODE's model and data as entry points: (its
+    index.html, the settings it ran with)."""
     (tmp_path / "usercode.py").write_text(USER_CODE)
     monkeypatch.chdir(tmp_path)
     settings = StudySettings.quick(ptq_bits=(8, 3), retrain_bits=(3,), schedules=("direct", "adaptive"),
                                    train_size=600, epochs=1, vbq_bits=(3,), vbq_iterations=2, calib_size=100,
                                    val_size=150, eval_size=250, timing_images=10)
-    index = lb.study.run_study(["usercode:model"], data="usercode:data", out=tmp_path / "r",
+    index = lb.study.run_study(["usercode:model"], data="usercode:data", out=tmp_path / out,
                                settings=settings, progress=False)
+    return index, settings
+
+
+def test_user_model_and_data_as_entry_points(tmp_path, monkeypatch):
+    index, settings = run_user_study(tmp_path, monkeypatch, "r")
     check_complete_report(tmp_path / "r")
     summary = json.loads((tmp_path / "r" / "study.json").read_text())
     steps = summary["models"]["model"]["steps"]
