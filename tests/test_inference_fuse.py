@@ -159,3 +159,26 @@ def test_bad_input():
         lb.inference.fuse(lb.models.LeNet5().train())
     with pytest.raises(TypeError, match="nn.Module"):
         lb.inference.fuse("lenet")
+    # a 3x3 window with stride 2 does not fit a 2x2 image; (2 - 3) / 2 truncated to 0 once gave 1x1
+    torch.manual_seed(0)
+    strided = lb.inference.fuse(_converted(nn.Sequential(nn.Conv2d(1, 2, 3, stride=2), nn.ReLU()).eval(),
+                                           quantize_output=True))
+    assert strided(torch.randn(1, 1, 5, 5)).shape == (1, 2, 2, 2)
+    with pytest.raises(ValueError, match="does not fit"):
+        strided(torch.randn(1, 1, 2, 2))
+
+
+def test_flatten_arguments_are_read_by_name_and_position():
+    from lowbit.inference.fuse import _flatten_start
+
+    class Net(nn.Module):
+        def forward(self, x):
+            x = torch.flatten(x, end_dim=-1)       # keyword end_dim only: start 0
+            x = torch.flatten(x, 1)
+            return x.flatten(start_dim=2, end_dim=-1)
+
+    nodes = [n for n in torch.fx.symbolic_trace(Net()).graph.nodes if "flatten" in str(n.target)]
+    assert [_flatten_start(n) for n in nodes] == [0, 1, 2]
+    bad = torch.fx.symbolic_trace(type("B", (nn.Module,), {"forward": lambda s, x: torch.flatten(x, 1, 2)})())
+    with pytest.raises(ValueError, match="only flatten"):
+        _flatten_start([n for n in bad.graph.nodes if n.op == "call_function"][0])

@@ -169,14 +169,19 @@ class ChainPlan : public torch::CustomClassHolder {
       TORCH_CHECK_VALUE(conv.size() == 9, "conv must be [kh, kw, sh, sw, ph, pw, dh, dw, groups]");
       L.kh = conv[0], L.kw = conv[1], L.sh = conv[2], L.sw = conv[3], L.ph = conv[4], L.pw = conv[5];
       L.dh = conv[6], L.dw = conv[7], L.groups = conv[8];
+      TORCH_CHECK_VALUE(L.kh > 0 && L.kw > 0 && L.sh > 0 && L.sw > 0 && L.dh > 0 && L.dw > 0 && L.ph >= 0 &&
+                            L.pw >= 0, "convolution kernel, stride and dilation must be positive, padding >= 0");
     }
     TORCH_CHECK_VALUE(L.groups >= 1 && int64_t(packed.size()) == L.groups && in % L.groups == 0,
                       "one packed weight per convolution group is needed");
     const int64_t Kg = L.conv ? in / L.groups * L.kh * L.kw : in;
+    check_bits(bits, 1, 8, "packed weights");
     for (auto& p : packed) {
+      TORCH_CHECK_VALUE(p.device().is_cpu() && scale.device().is_cpu() && (!bias || bias->device().is_cpu()),
+                        "a fused plan runs on the CPU: packed weights, scales and bias must be CPU tensors");
       TORCH_CHECK_TYPE(p.scalar_type() == at::kByte && p.dim() == 2 && p.size(1) == packed_row_bytes(Kg, int(bits)),
                        "packed weights must be uint8 [rows, ", packed_row_bytes(Kg, int(bits)), "]");
-      TORCH_CHECK_VALUE(p.size(0) == packed[0].size(0), "every group must have as many rows");
+      TORCH_CHECK_VALUE(p.size(0) >= 1 && p.size(0) == packed[0].size(0), "every group must have as many rows (>= 1)");
       L.packed.push_back(p.contiguous());
     }
     L.O = packed[0].size(0) * L.groups;
@@ -189,7 +194,7 @@ class ChainPlan : public torch::CustomClassHolder {
     } else {
       check_bits(bits, 1, 8, "codebook weights");
       TORCH_CHECK_TYPE(scale.scalar_type() == at::kFloat && scale.dim() == 2 && scale.size(1) == (int64_t(1) << bits) &&
-                           scale.size(0) % L.groups == 0 && (L.O / L.groups) % (scale.size(0) / L.groups) == 0,
+                           scale.size(0) >= L.groups && scale.size(0) % L.groups == 0 && (L.O / L.groups) % (scale.size(0) / L.groups) == 0,
                        "tables must be float32 [groups, 2^bits] splitting the output rows");
     }
     L.scale = scale.contiguous();

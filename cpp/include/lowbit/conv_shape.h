@@ -12,9 +12,11 @@ struct Conv2dShape {
   int64_t dh, dw;      // dilation
   int64_t Ho, Wo;      // output height and width
 
-  // Output size as torch computes it (floor mode); <= 0 when the window does not fit.
+  // Output size as torch computes it (floor mode); 0 when the window does not fit (the
+  // span is checked first: C++ division truncates -1 / 2 to 0, which would give 1).
   static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
-    return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+    const int64_t span = in + 2 * p - d * (k - 1) - 1;
+    return span < 0 ? 0 : span / s + 1;
   }
 };
 

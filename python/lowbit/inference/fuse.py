@@ -14,10 +14,12 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from .. import ops  # noqa: F401  (loads lowbit._C, which registers the plan class)
+from ..models.ffdnn import _check_features
 from .modules import LUTConv2d, LUTLinear, ShiftConv2d, ShiftLinear
 
 _PACKED = (ShiftLinear, LUTLinear, ShiftConv2d, LUTConv2d)
 _SKIPPED = (nn.Identity, nn.Dropout)  # identities in eval mode
+_INPUT_CHECKS = (_check_features,)    # functions the models wrap for torch.fx that return x as is
 _RELU_FUNCTIONS = (torch.relu, F.relu)
 
 
@@ -74,9 +76,8 @@ def _add_module(plan, name: str, m: nn.Module) -> None:
 
 
 def _flatten_start(node: fx.Node) -> int:
-    args = list(node.args[1:]) + [node.kwargs.get(k) for k in ("start_dim", "end_dim") if k in node.kwargs]
-    start = args[0] if args else 0
-    end = args[1] if len(args) > 1 else -1
+    start = node.kwargs.get("start_dim", node.args[1] if len(node.args) > 1 else 0)
+    end = node.kwargs.get("end_dim", node.args[2] if len(node.args) > 2 else -1)
     if not isinstance(start, int) or end != -1:
         raise ValueError(f"cannot fuse {node.format_node()}: only flatten(x, start_dim) to the last dim")
     return start
@@ -156,8 +157,8 @@ def _build_plan(model: nn.Module):
             return plan
         if node.op == "call_module":
             _add_module(plan, node.target, modules[node.target])
-        elif node.op == "call_function" and getattr(node.target, "lowbit_fuse_identity", False):
-            pass  # an input check that the fused layers repeat (e.g. FFDNN's feature count)
+        elif node.op == "call_function" and node.target in _INPUT_CHECKS:
+            pass  # returns its input unchanged; the fused layers check their input sizes themselves
         elif node.op in ("call_function", "call_method") and node.target is not operator.getitem:
             _add_function(plan, node)
         else:
