@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 
 import lowbit as lb
+from lowbit.files import write_text_atomically
 from lowbit.timing import paired_times  # noqa: F401  (re-exported for the benchmarks)
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,9 +71,5 @@ def environment(threads: int) -> dict:
 
 
 def write_results(name: str, payload: dict, markdown: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    for path, text in ((RESULTS / f"{name}.json", json.dumps(payload, indent=2) + "\n"),
-                       (RESULTS / f"{name}.md", markdown)):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)  # never leave a half-written result
+    write_text_atomically(RESULTS / f"{name}.json", json.dumps(payload, indent=2) + "\n")
+    write_text_atomically(RESULTS / f"{name}.md", markdown)

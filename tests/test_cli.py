@@ -36,7 +36,7 @@ def test_every_command_has_help_with_examples(capsys):
         assert exit_.value.code == 0
         text = capsys.readouterr().out
         assert "examples:" in text or "example:" in text, name
-        assert f"lowbit {name}" in text
+        assert f"\n  lowbit {name}" in text, name      # an example line, not argparse's usage line
 
 
 def one_line_error(capsys, argv, *fragments):

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-nbclient = pytest.importorskip("nbclient", reason="needs python3-nbclient")
 nbformat = pytest.importorskip("nbformat", reason="needs python3-nbformat")
-pytest.importorskip("ipykernel", reason="needs python3-ipykernel")
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
@@ -44,6 +42,8 @@ def test_notebooks_are_present_and_stripped():
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST), reason="needs dataset-fashion-mnist")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom(path, kernel_of_this_interpreter, tmp_path):
+    nbclient = pytest.importorskip("nbclient", reason="needs python3-nbclient")
+    pytest.importorskip("ipykernel", reason="needs python3-ipykernel")
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, kernel_name=kernel_of_this_interpreter, timeout=300,
                                      resources={"metadata": {"path": str(tmp_path)}})

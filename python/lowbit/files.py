@@ -1,5 +1,6 @@
 """Writing user files atomically: a temporary file in the same folder, flushed to disk,
 then renamed over the target, so a failure never leaves a half-written file."""
+import json
 import os
 import secrets
 import stat
@@ -32,3 +33,7 @@ def write_bytes_atomically(path: Union[str, Path], data: bytes) -> None:
 
 def write_text_atomically(path: Union[str, Path], text: str) -> None:
     write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def write_json_atomically(path: Union[str, Path], obj) -> None:
+    write_text_atomically(path, json.dumps(obj, indent=1, allow_nan=True) + "\n")

@@ -1,7 +1,24 @@
 """Timing a piece of lowbit against its baseline in the same process (benchmarks, study)."""
 import statistics
 import time
-from typing import Callable, Tuple
+from contextlib import contextmanager
+from typing import Callable, Iterator, Tuple
+
+import torch
+
+from .threads import get_num_threads
+
+
+@contextmanager
+def torch_threads_as_lowbit() -> Iterator[int]:
+    """Inside the block torch uses as many threads as lowbit's kernels (yielded), so a float
+    baseline is timed on equal terms; torch's own count comes back afterwards."""
+    threads, before = get_num_threads(), torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)
 
 
 def paired_times(ours: Callable[[], object], baseline: Callable[[], object],

@@ -5,6 +5,8 @@ import os
 from pathlib import Path
 from typing import Union
 
+from ..files import write_bytes_atomically
+
 PathLike = Union[str, os.PathLike]
 
 
@@ -17,15 +19,12 @@ def pyplot():
 
 
 def save_png(fig, png: PathLike, dpi: int = 110) -> Path:
-    """Write `fig` to `png` (temporary file + rename) and close it."""
+    """Write `fig` to `png` atomically (lowbit.files) and close it."""
     plt = pyplot()
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     path = Path(png)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    write_bytes_atomically(path, buf.getvalue())
     return path

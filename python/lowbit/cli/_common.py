@@ -1,6 +1,5 @@
 """Shared pieces of the subcommands: argument types, loading models, data and files."""
 import argparse
-import copy
 from pathlib import Path
 from typing import List
 
@@ -120,6 +119,3 @@ def output_file(path: str, option: str = "--out") -> Path:
         raise FileNotFoundError(f"{option}: folder {str(p.parent)!r} does not exist")
     return p
 
-
-def copy_model(model: nn.Module) -> nn.Module:
-    return copy.deepcopy(model)

@@ -1,9 +1,7 @@
 """lowbit bench: time a packed model file against float in the same process."""
-import torch
-
 from .. import inference
 from ..study.packed_inference import time_against_float
-from ..threads import get_num_threads
+from ..timing import torch_threads_as_lowbit
 from ._common import data, positive, take
 from ._packed import load_packed
 
@@ -31,13 +29,8 @@ def run(args) -> int:
     model, spec = load_packed(args.model_file, args.model)
     packed, why_not = inference.fuse_or_keep(inference.convert(model, mode=args.mode))
     x, _ = take(data(args.data).test, max(args.images, 64), "--images")
-    threads = get_num_threads()
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)   # float and packed with the same thread count
-    try:
+    with torch_threads_as_lowbit() as threads:   # float and packed with the same thread count
         t = time_against_float(packed, model, x, args.images)
-    finally:
-        torch.set_num_threads(before)
     print(f"{args.model_file} ({spec}), {'fused' if why_not is None else 'not fused: ' + why_not}, "
           f"{threads} threads for both, ratio = float time / packed time:")
     print(f"batch 1:  packed {t['batch1_us']:.0f} us/image, float {t['float_batch1_us']:.0f} us/image, "

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from .. import capacity as cap
-from ..study.cache import write_json_atomically
+from ..files import write_json_atomically
 from ._common import MODEL_HELP, architecture, existing_file, positive
 
 NAME = "capacity"

@@ -61,10 +61,7 @@ FIELDS = ("ptq_bits", "ptq_schemes", "retrain_bits", "retrain_scheme", "schedule
 
 
 def settings_from(args) -> StudySettings:
-    overrides = {f: getattr(args, f) for f in FIELDS if getattr(args, f) is not None}
-    for f in ("ptq_schemes", "schedules", "skip", "ptq_bits", "retrain_bits", "vbq_bits"):
-        if f in overrides:
-            overrides[f] = tuple(overrides[f])
+    overrides = {f: getattr(args, f) for f in FIELDS if getattr(args, f) is not None}  # lists become tuples there
     return StudySettings.quick(**overrides) if args.quick else StudySettings.full(**overrides)
 
 

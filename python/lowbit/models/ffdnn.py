@@ -51,7 +51,5 @@ def _check_features(x: torch.Tensor, in_features: int) -> torch.Tensor:
     return x
 
 
-# torch.fx records the check as one call (lb.inference.fuse skips it: the fused layers
-# check their input sizes themselves) instead of failing on its data-dependent branch.
-_check_features.lowbit_fuse_identity = True
+# torch.fx records the check as one call instead of failing on its data-dependent branch.
 torch.fx.wrap("_check_features")

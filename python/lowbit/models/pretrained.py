@@ -6,9 +6,9 @@ loads it from the cache afterwards. Inputs are standardized images:
 `lowbit.data.load_fashion_mnist(split, normalize=True)`.
 """
 import hashlib
+import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.fashion_mnist import load_fashion_mnist
+from ..files import write_bytes_atomically
 from . import MODELS
 
 CACHE_ENV = "LOWBIT_CACHE"
@@ -66,15 +67,9 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs:
 
 
 def _write_atomically(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes_atomically(path, buf.getvalue())
 
 
 def pretrained(name: str = "lenet5", *, epochs: Optional[int] = None, seed: int = 0,

@@ -10,11 +10,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from ..files import write_text_atomically
-
-
-def write_json_atomically(path: Path, obj) -> None:
-    write_text_atomically(path, json.dumps(obj, indent=1, allow_nan=True) + "\n")
+from ..files import write_json_atomically
 
 
 def step_key(*parts) -> str:

@@ -10,8 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import inference
-from ..threads import get_num_threads
-from ..timing import paired_times
+from ..timing import paired_times, torch_threads_as_lowbit
 from .context import StepContext, choose_best
 
 NAME = "inference"
@@ -52,18 +51,16 @@ def run(ctx: StepContext) -> dict:
         shift = choose_best(rows, base["val_accuracy"], s.max_drop, scheme="pow2")
         if shift is not None:
             picks.append(("best power of two", shift, "shift"))
-    threads = get_num_threads()
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)            # the float baseline gets the same threads as lowbit
     float_model = ctx.float_model.eval()
+    float_bytes = inference.model_size(float_model)
     out, artifacts = [], []
-    try:
+    with torch_threads_as_lowbit() as threads:  # the float baseline gets the same threads as lowbit
         for role, row, mode in tqdm(picks, desc=f"{ctx.workload.label}: packed inference",
                                     disable=not ctx.progress):
             q = ctx.load(row)
             entry = {"role": role, "label": row["label"], "bits": row["bits"], "scheme": row["scheme"],
                      "mode": mode, "fake_quant_test_accuracy": row["test_accuracy"],
-                     "float_bytes": inference.model_size(float_model)}
+                     "float_bytes": float_bytes}
             if role == "chosen":
                 rel = ctx.save_model(q, "best.lbq", under=None, method=row["method"], variant=row["variant"],
                                      bits=row["bits"], scheme=row["scheme"])
@@ -86,6 +83,4 @@ def run(ctx: StepContext) -> dict:
             entry["test_accuracy"] = ctx.workload.accuracy(packed, "eval")
             entry.update(time_against_float(packed, float_model, ctx.workload.eval[0], s.timing_images))
             out.append(entry)
-    finally:
-        torch.set_num_threads(torch_threads)
     return {"best": best, "models": out, "threads": threads, "artifacts": artifacts}

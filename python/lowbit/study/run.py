@@ -8,8 +8,9 @@ from typing import Iterable, Optional, Sequence, Union
 from torch import nn
 
 from .. import __version__
+from ..files import write_json_atomically
 from . import advisor, baseline, diagnostics, packed_inference, ptq_sweep, retraining, vbq_search
-from .cache import StepCache, step_key, write_json_atomically
+from .cache import StepCache, step_key
 from .context import StepContext
 from .settings import StudySettings
 from .workload import StudyData, Workload, load_data, load_model

@@ -5,7 +5,6 @@ from typing import Dict, Optional, Tuple
 
 SCHEDULES = ("direct", "conventional", "adaptive", "gradual", "adaptive-gradual")
 PTQ_SCHEMES = ("asymmetric", "symmetric", "pow2")
-STEP_NAMES = ("baseline", "ptq", "retrain", "vbq", "inference", "analysis", "advisor")
 SKIPPABLE = ("retrain", "vbq", "inference", "analysis", "advisor")
 
 
