@@ -2,13 +2,12 @@
 import torch
 
 from lowbit import reference as R
-
-METHOD = {"symmetric": "maxabs", "asymmetric": "minmax", "pow2": "maxabs"}
+from lowbit import schemes
 
 
 def params_for(w: torch.Tensor, scheme: str, bits: int, groups: int):
     """(p0, p1) for w from the reference; codebooks are random sorted values per group."""
-    if scheme == "codebook":
+    if not schemes.get(scheme).calibrated:   # a codebook
         K = min(2 ** bits, 256)
         spread = w.detach().abs().max().item() or 1.0
         unit = torch.sort(torch.randn(groups, K, dtype=torch.float64), dim=1).values
@@ -19,5 +18,5 @@ def params_for(w: torch.Tensor, scheme: str, bits: int, groups: int):
             if bool((cb[:, 1:] > cb[:, :-1]).all()):
                 return cb, None
         raise AssertionError("could not build a codebook")
-    p = R.qparams(w, scheme, bits, groups, METHOD[scheme])
+    p = R.qparams(w, scheme, bits, groups, schemes.get(scheme).ptq_step)
     return p[0], (p[1] if len(p) > 1 else None)

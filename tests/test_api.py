@@ -29,7 +29,7 @@ def test_calibrate_matches_reference_and_round_trips(scheme, granularity, groups
     qp = lb.calibrate(w, scheme, 3, granularity, groups)
     G = lb.num_groups(w, granularity, groups)
     assert qp.groups == G
-    ref = R.qparams(w, scheme, 3, G, lb.quant.DEFAULT_METHOD[scheme])
+    ref = R.qparams(w, scheme, 3, G, lb.schemes.get(scheme).retrain_step)
     torch.testing.assert_close(qp.p0, ref[0])
     packed = lb.PackedTensor.from_tensor(w, qp)
     assert torch.equal(packed.dequantize(), lb.fake_quantize(w, qp))

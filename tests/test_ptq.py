@@ -9,7 +9,8 @@ from torch import nn
 
 import lowbit as lb
 from lowbit import reference as R
-from lowbit.ptq import PTQ_METHOD, plan
+from lowbit.ptq import plan
+from lowbit.schemes import SCHEMES as SPECS
 
 SCHEMES = ("asymmetric", "symmetric", "pow2")
 
@@ -67,7 +68,7 @@ def test_every_tensor_matches_the_reference_quantizer(scheme, bits, granularity)
         w = _param(model, module, param).detach()
         per_tensor = granularity == "tensor" or module == "bn"   # BN: always one quantizer
         groups = 1 if per_tensor else w.shape[0]
-        ref = R.qparams(w, scheme, bits, groups, PTQ_METHOD[scheme])
+        ref = R.qparams(w, scheme, bits, groups, SPECS[scheme].ptq_step)
         assert (qp.scheme, qp.bits, qp.groups) == (scheme, bits, groups)
         torch.testing.assert_close(qp.p0, ref[0])
         if scheme == "asymmetric":
@@ -213,7 +214,7 @@ def test_linear_layer_property(scheme, bits, out, inp, scale, granularity, seed)
     qp = q.lowbit_qparams["weight"]
     w = model.weight.detach()
     assert torch.equal(q.weight.detach(), lb.fake_quantize(w, lb.calibrate(
-        w, scheme, bits, granularity, method=PTQ_METHOD[scheme])))
+        w, scheme, bits, granularity, method=SPECS[scheme].ptq_step)))
     levels = {"asymmetric": 2 ** bits, "symmetric": 2 ** bits - 1, "pow2": 2 ** bits - 1}[scheme]
     for row in q.weight.detach().reshape(qp.groups, -1):
         assert row.unique().numel() <= levels

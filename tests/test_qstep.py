@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from lowbit import ops
 from lowbit import reference as R
-from lowbit.reference.quantize import round_half_away
+from lowbit.reference.grids import round_half_away
 
 
 def l2_error(w: torch.Tensor, step: float, bits: int) -> float:

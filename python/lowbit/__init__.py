@@ -6,7 +6,7 @@
     packed = lb.PackedTensor.from_tensor(w, qp)
     packed.nbytes                            # what it really costs
 """
-from . import data, inference, models, ops, reference
+from . import data, inference, models, ops, reference, schemes
 from . import capacity, vbq
 from .config import LayerConfig, QuantConfig
 from .hooks import (attach, detach, freeze, quantized_weights, set_bits, step_history, targets,
@@ -31,7 +31,7 @@ __all__ = [
     "QuantConfig", "LayerConfig", "attach", "detach", "freeze", "update_steps", "set_bits",
     "step_history", "quantized_weights", "recorded_qparams", "targets", "retrain", "Schedule", "Direct",
     "Conventional", "Adaptive", "Gradual", "AdaptiveGradual", "search_steps",
-    "ptq", "save_quantized", "load_quantized", "CorruptFileError",
+    "ptq", "save_quantized", "load_quantized", "CorruptFileError", "schemes",
 ]
 __all__ += ["vbq", "capacity"]
 

@@ -3,11 +3,8 @@ import fnmatch
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from .quant import DEFAULT_METHOD, GRANULARITIES
-from .reference._checks import SCHEMES
-
-_STEP_RULES = {"symmetric": ("l2", "maxabs", "meanstd"), "asymmetric": ("minmax",),
-               "pow2": ("maxabs",), "codebook": ()}
+from . import schemes
+from .quant import GRANULARITIES
 _OVERRIDABLE = ("bits", "scheme", "granularity", "groups", "step", "codebook", "clip_grad")
 
 
@@ -85,7 +82,7 @@ class QuantConfig:
             if matches(pattern, module_name, param):
                 values.update(override)
         if values["step"] is None:
-            values["step"] = DEFAULT_METHOD.get(values["scheme"], "")
+            values["step"] = schemes.get(values["scheme"]).retrain_step or ""
         if values["codebook"] is not None:
             values["codebook"] = tuple(float(v) for v in values["codebook"])
         return LayerConfig(**values)
@@ -119,19 +116,16 @@ def matches(pattern: str, module_name: str, param: str) -> bool:
 
 
 def _check_layer_fields(bits, scheme, granularity, groups, step, codebook, where) -> None:
-    if scheme not in SCHEMES:
-        raise ValueError(f"{where}: scheme must be one of {SCHEMES}, got {scheme!r}")
-    lo = 1 if scheme == "codebook" else 2
-    if not isinstance(bits, int) or isinstance(bits, bool) or not lo <= bits <= 8:
-        raise ValueError(f"{where}: bits must be in [{lo}, 8] for the {scheme} scheme, got {bits!r}")
+    if not isinstance(scheme, str) or scheme not in schemes.SCHEMES:
+        raise ValueError(f"{where}: scheme must be one of {schemes.NAMES}, got {scheme!r}")
+    schemes.check_bits(scheme, bits, where)
+    spec = schemes.get(scheme)
     if granularity not in GRANULARITIES:
         raise ValueError(f"{where}: granularity must be one of {GRANULARITIES}, got {granularity!r}")
     if granularity == "group" and (not isinstance(groups, int) or groups < 1):
         raise ValueError(f"{where}: granularity='group' needs groups >= 1, got {groups!r}")
-    if step is not None and step not in _STEP_RULES[scheme]:
-        raise ValueError(f"{where}: step for the {scheme} scheme must be one of "
-                         f"{_STEP_RULES[scheme]}, got {step!r}")
-    if scheme == "codebook":
+    schemes.check_step(scheme, step, where)
+    if not spec.calibrated:
         if codebook is None or len(codebook) < 2 or len(codebook) > 2 ** bits:
             raise ValueError(f"{where}: scheme='codebook' needs 2..2^bits sorted values in codebook=")
         if any(b <= a for a, b in zip(codebook, list(codebook)[1:])):

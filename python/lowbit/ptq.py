@@ -24,15 +24,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .config import _STEP_RULES, _check_layer_fields, check_override_fields, last_module_of, matches
+from . import schemes
+from .config import _check_layer_fields, check_override_fields, last_module_of, matches
 from .hooks import _STATE_ATTR, _weight_names
 from .qrecord import record_qparams
 from .quant import QParams, calibrate, codebook as make_codebook, fake_quantize, num_groups
 
 WEIGHT_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.RNNBase)
 BATCHNORM_MODULES = (nn.modules.batchnorm._BatchNorm,)
-# Paper 004's uniform symmetric is max-abs: round(w (2^(b-1) - 1) / max|w|).
-PTQ_METHOD = {"symmetric": "maxabs", "asymmetric": "minmax", "pow2": "maxabs"}
 _OVERRIDABLE = ("bits", "scheme", "granularity", "groups", "method", "codebook")
 
 CodebookSpec = Union[Sequence[float], torch.Tensor, Callable[[torch.Tensor, int], Any], None]
@@ -149,10 +148,8 @@ def plan(model: nn.Module, scheme: str, bits: int, granularity: str = "channel",
                                  "an override with the BatchNorm layer's own scheme or codebook")
             values["method"] = None
         else:
-            if values["method"] is not None and values["method"] not in _STEP_RULES[values["scheme"]]:
-                raise ValueError(f"{where}: method for the {values['scheme']} scheme must be one of "
-                                 f"{_STEP_RULES[values['scheme']]}, got {values['method']!r}")
-            values["method"] = values["method"] or PTQ_METHOD[values["scheme"]]
+            schemes.check_step(values["scheme"], values["method"], where, field="method")
+            values["method"] = values["method"] or schemes.get(values["scheme"]).ptq_step
         codebook_ok = [0.0, 1.0] if values["scheme"] == "codebook" else None   # checked above
         _check_layer_fields(values["bits"], values["scheme"], values["granularity"], values["groups"],
                             values["method"], codebook_ok, where)

@@ -5,11 +5,9 @@ from typing import Optional, Union
 
 import torch
 
-from . import ops
-from .reference._checks import SCHEMES
+from . import ops, schemes
 
 GRANULARITIES = ("tensor", "channel", "group")
-DEFAULT_METHOD = {"symmetric": "l2", "asymmetric": "minmax", "pow2": "maxabs"}
 
 
 @dataclass(frozen=True)
@@ -27,13 +25,13 @@ class QParams:
 
     @property
     def groups(self) -> int:
-        if self.scheme == "codebook" and self.p0.dim() == 1:
+        if self.p0.dim() == 1 and schemes.get(self.scheme).params[0].shape == "[G, K]":
             return 1
         return int(self.p0.shape[0])
 
     @property
     def signed(self) -> bool:
-        return self.scheme in ("symmetric", "pow2")
+        return schemes.get(self.scheme).signed
 
     def to(self, device: Union[str, torch.device]) -> "QParams":
         p1 = None if self.p1 is None else self.p1.to(device)
@@ -62,16 +60,17 @@ def calibrate(w: torch.Tensor, scheme: str = "symmetric", bits: int = 4,
               method: Optional[str] = None) -> QParams:
     """Parameters that quantize `w` with `scheme` at `bits` bits.
 
-    method: symmetric 'l2' (the L2-optimal QStep of paper 002, default), 'maxabs'
-    (paper 004's max |w| rule) or 'meanstd' (RMS times the Gaussian-optimal ratio);
-    asymmetric 'minmax'; pow2 'maxabs'. Codebooks come from `codebook(values)`.
+    method: the step rule (`lowbit.schemes.get(scheme).step_rules`): symmetric 'l2' (the
+    L2-optimal QStep of paper 002, the default), 'maxabs' (paper 004's max |w| rule) or
+    'meanstd' (RMS times the Gaussian-optimal ratio); asymmetric 'minmax'; pow2 'maxabs'.
+    The default is the scheme's retraining rule. Codebooks come from `codebook(values)`.
     """
-    if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    if scheme == "codebook":
-        raise ValueError("codebook parameters are the values themselves: use lowbit.codebook(values)")
+    spec = schemes.get(scheme)
+    if not spec.calibrated:
+        raise ValueError(f"{scheme} parameters are not computed from the weights ({spec.step_note}): "
+                         "use lowbit.codebook(values)")
     g = num_groups(w, granularity, groups)
-    p = ops.qparams(w.detach(), scheme, bits, g, method or DEFAULT_METHOD[scheme])
+    p = ops.qparams(w.detach(), scheme, bits, g, method or spec.retrain_step)
     return QParams(scheme, bits, p[0], p[1] if len(p) > 1 else None)
 
 

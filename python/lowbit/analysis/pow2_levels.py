@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..ptq import plan
-from ..reference.quantize import round_log2
+from ..reference.grids import round_log2
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ from .. import analysis
 from ..models import accuracy
 from ..ptq import ptq
 from ..serialize import save_quantized
-from ..study.settings import PTQ_SCHEMES
+from ..schemes import NAMES as SCHEMES
 from ._common import add_model_data, bits_list, data, output_file, positive, take, trained_model
 
 NAME = "ptq"
@@ -18,7 +18,7 @@ EPILOG = """examples:
 
 def add_arguments(p):
     add_model_data(p)
-    p.add_argument("--scheme", default="asymmetric", choices=PTQ_SCHEMES + ("codebook",),
+    p.add_argument("--scheme", default="asymmetric", choices=SCHEMES,
                    help="quantizer (default asymmetric; codebook uses a Lloyd-Max codebook per layer)")
     p.add_argument("--bits", type=bits_list, default=[4], help="bit width(s): 4, 8,6,4 or 8-2 (default 4)")
     p.add_argument("--granularity", default="channel", choices=("channel", "tensor"))

@@ -57,8 +57,7 @@ def run(args) -> int:
     torch.manual_seed(args.seed)
     model = copy.deepcopy(float_model)
     sched, epochs, first = make_schedule(args.schedule, args.bits, args.epochs)
-    hooks.attach(model, QuantConfig(bits=first, scheme=args.scheme, granularity="channel",
-                                    step="l2" if args.scheme == "symmetric" else None, quantize_output=True))
+    hooks.attach(model, QuantConfig(bits=first, scheme=args.scheme, granularity="channel", quantize_output=True))
     history = retrain(model, ShuffledBatches(*train, batch_size=128, seed=args.seed), sched, epochs=epochs,
                       lr=args.lr, evaluate=lambda m: accuracy(m, xv, yv))
     hooks.freeze(model)

@@ -5,6 +5,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .. import schemes
 from ..qrecord import QPARAMS_ATTR
 from ..quant import fake_quantize
 from .modules import LUTConv2d, LUTLinear, ShiftConv2d, ShiftLinear
@@ -21,10 +22,14 @@ def _packed_module(name: str, module: nn.Module, mode: str, act_bits: int, x_sca
         if not torch.equal(fake_quantize(module.weight, qp), module.weight):
             raise ValueError(f"{name}.weight is not on its recorded quantization grid; was it changed "
                              "after lb.freeze / lb.ptq?")
-    shift = qp.scheme == "pow2" and mode in ("auto", "shift")
-    if mode == "shift" and qp.scheme != "pow2":
-        raise ValueError(f"mode='shift' needs power-of-two weights, but {name} uses {qp.scheme!r}; "
+    served_by = schemes.get(qp.scheme).kernels
+    kernel = served_by[0] if mode == "auto" else mode
+    if kernel not in served_by:
+        able = [n for n, s in schemes.SCHEMES.items() if kernel in s.kernels]
+        raise ValueError(f"mode={mode!r} needs weights the {kernel} kernel serves ({', '.join(able)}), "
+                         f"but {name} uses {qp.scheme!r} (served by {', '.join(served_by)}); "
                          "use mode='auto' or 'lut'")
+    shift = kernel == "shift"
     if isinstance(module, nn.Linear):
         if shift:
             return ShiftLinear(module.weight, qp, module.bias, act_bits, x_scale, method)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import ops
+from .. import ops, schemes
 from ..quant import QParams, dequantize, quantize
 from ..reference.inference import lowest_exponent_code
 
@@ -22,24 +22,20 @@ def _group_of_rows(qp: QParams, rows: int) -> torch.Tensor:
     return torch.arange(rows) // (rows // qp.groups)
 
 
-def _fields(codes: torch.Tensor, bits: int) -> torch.Tensor:
-    """Signed codes are stored offset by 2^(bits-1), as pack does."""
-    return codes if codes.dtype == torch.uint8 else (codes.to(torch.int16) + 2 ** (bits - 1)).to(torch.uint8)
+def _fields(codes: torch.Tensor, qp: QParams) -> torch.Tensor:
+    """Codes as the unsigned fields pack stores (signed codes offset by 2^(bits-1))."""
+    offset = schemes.get(qp.scheme).field_offset(qp.bits)
+    return (codes.to(torch.int16) + offset).to(torch.uint8)
 
 
 def lookup_tables(qp: QParams) -> torch.Tensor:
     """[groups, 2^bits] float32: the value of every field in every group (unused fields 0)."""
+    spec = schemes.get(qp.scheme)
     T = 2 ** qp.bits
-    u = torch.arange(T)
-    if qp.scheme in ("symmetric", "pow2"):
-        L = 2 ** (qp.bits - 1) - 1
-        code = u - 2 ** (qp.bits - 1)
-        valid = code.abs() <= L
-        codes = torch.where(valid, code, torch.zeros_like(code)).to(torch.int8)
-    else:
-        K = qp.p0.shape[-1] if qp.scheme == "codebook" else T
-        valid = u < K
-        codes = torch.where(valid, u, torch.zeros_like(u)).to(torch.uint8)
+    code = torch.arange(T) - spec.field_offset(qp.bits)
+    lo, hi = spec.code_range(qp.bits, qp.p0.shape[-1] if qp.p0.dim() == 2 else None)
+    valid = (code >= lo) & (code <= hi)
+    codes = torch.where(valid, code, torch.zeros_like(code)).to(spec.code_dtype)
     table = dequantize(codes.expand(qp.groups, T).contiguous(), qp).to(torch.float32)
     return torch.where(valid, table, torch.zeros_like(table))
 
@@ -52,7 +48,7 @@ class _Packed(nn.Module):
             raise ValueError(f"bits must be in [1, 8], got {qp.bits}")
         codes = quantize(w2d.detach().contiguous(), qp)
         self.bits = qp.bits
-        self.register_buffer("w_packed", ops.pack_rows(_fields(codes, qp.bits), qp.bits))
+        self.register_buffer("w_packed", ops.pack_rows(_fields(codes, qp), qp.bits))
         self.register_buffer("bias", None if bias is None else bias.detach().to(torch.float32).clone())
 
     def model_size(self) -> int:

@@ -1,17 +1,15 @@
-"""Argument checks shared by the references (the C++ adapters make the same checks)."""
+"""Argument checks shared by the references (the C++ adapters make the same checks).
+Scheme facts come from the scheme table (lowbit.schemes), read at call time: the table
+imports this package's grids, so this module must not use it while being imported."""
 from typing import Optional, Tuple
 
 import torch
 
-SCHEMES = ("symmetric", "asymmetric", "pow2", "codebook")
-SIGNED_SCHEMES = ("symmetric", "pow2")
-_P0_NAME = {"symmetric": "step", "asymmetric": "scale", "pow2": "max_level",
-            "codebook": "codebook"}
+from .. import schemes as _schemes
 
 
 def check_scheme(scheme: str) -> None:
-    if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    _schemes.get(scheme)
 
 
 def check_bits(bits: int, lo: int, hi: int, what: str) -> None:
@@ -36,51 +34,51 @@ def check_finite(w: torch.Tensor) -> None:
 
 
 def code_dtype(scheme: str) -> torch.dtype:
-    return torch.int8 if scheme in SIGNED_SCHEMES else torch.uint8
+    return _schemes.get(scheme).code_dtype
 
 
 def check_params(like: torch.Tensor, dtype: torch.dtype, scheme: str, bits: int,
                  p0: torch.Tensor, p1: Optional[torch.Tensor]) -> Tuple[int, torch.Tensor]:
     """Validates scheme parameters; returns (groups, p0 as [G] or [G, K])."""
-    check_scheme(scheme)
+    spec = _schemes.get(scheme)
     if like.dim() == 0 or like.numel() == 0:
         raise ValueError("w must be a non-empty tensor with at least one dimension, "
                          f"got shape {tuple(like.shape)}")
-    name = _P0_NAME[scheme]
+    name = spec.p0_name
     if p0.dtype != dtype:
         raise TypeError(f"{name} must be {dtype}, got {p0.dtype}")
     if p0.device != like.device:
         raise ValueError(f"{name} is on {p0.device} but the input is on {like.device}")
     data = not p0.is_meta
-    if scheme == "codebook":
-        check_bits(bits, 1, 8, "the codebook scheme")
+    check_bits(bits, spec.min_bits, spec.max_bits, f"the {scheme} scheme")
+    rule = spec.params[0].rule
+    if rule == "increasing":   # [K] or [G, K] sorted values
         cb = p0.unsqueeze(0) if p0.dim() == 1 else p0
         if cb.dim() != 2:
-            raise ValueError(f"codebook must be [K] or [groups, K], got shape {tuple(p0.shape)}")
+            raise ValueError(f"{name} must be [K] or [groups, K], got shape {tuple(p0.shape)}")
         K = cb.shape[1]
         if not 2 <= K <= 2 ** bits:
-            raise ValueError(f"codebook must have between 2 and 2^bits = {2 ** bits} values, got {K}")
+            raise ValueError(f"{name} must have between 2 and 2^bits = {2 ** bits} values, got {K}")
         if data and not bool(torch.isfinite(cb).all()):
-            raise ValueError("codebook must be finite")
+            raise ValueError(f"{name} must be finite")
         if data and not bool((cb[:, 1:] > cb[:, :-1]).all()):
-            raise ValueError("codebook must be strictly increasing (sorted, no duplicates)")
+            raise ValueError(f"{name} must be strictly increasing (sorted, no duplicates)")
         p = cb
-    else:
-        check_bits(bits, 2, 8, f"the {scheme} scheme")
+    else:                      # [G] positive values
         if p0.dim() != 1:
             raise ValueError(f"{name} must be 1-D [groups], got shape {tuple(p0.shape)}")
         p = p0
         if data and not bool((torch.isfinite(p) & (p > 0)).all()):
             raise ValueError(f"{name} must be positive and finite")
-        if data and scheme == "pow2" and not bool((torch.frexp(p)[0] == 0.5).all()):
-            raise ValueError("max_level must be a power of two")
+        if data and rule == "power_of_two" and not bool((torch.frexp(p)[0] == 0.5).all()):
+            raise ValueError(f"{name} must be a power of two")
     groups = p.shape[0]
     if groups < 1 or like.shape[0] % groups != 0:
         raise ValueError(f"{name} has {groups} groups but w.size(0) = {like.shape[0]} "
                          "is not a multiple of it")
-    if scheme == "asymmetric":
+    if spec.has_zero_point:
         if p1 is None:
-            raise ValueError("the asymmetric scheme needs zero_point (p1)")
+            raise ValueError(f"the {scheme} scheme needs zero_point (p1)")
         if p1.dtype != torch.int32:
             raise TypeError(f"zero_point must be int32, got {p1.dtype}")
         if p1.dim() != 1 or p1.numel() != groups:
@@ -88,5 +86,6 @@ def check_params(like: torch.Tensor, dtype: torch.dtype, scheme: str, bits: int,
         if not p1.is_meta and not bool(((p1 >= 0) & (p1 < 2 ** bits)).all()):
             raise ValueError(f"zero_point must be in [0, {2 ** bits - 1}]")
     elif p1 is not None:
-        raise ValueError("p1 is only used by the asymmetric scheme")
+        raise ValueError("p1 is only used by schemes with a zero point "
+                         f"({', '.join(n for n, s in _schemes.SCHEMES.items() if s.has_zero_point)})")
     return groups, p

@@ -9,8 +9,9 @@ from typing import List
 
 import torch
 
-from ._checks import check_bits, check_finite, check_scheme, check_weight
-from .quantize import MAX_EXP, round_half_away, round_log2
+from .. import schemes as _schemes
+from ._checks import check_bits, check_finite, check_weight
+from .grids import MAX_EXP, round_half_away, round_log2
 
 # L2-optimal step / sigma of a unit Gaussian, b = 2..8 (mirrors cpp/kernels/params.cpp).
 GAUSSIAN_STEP = {2: 1.22401, 3: 0.65077, 4: 0.35341, 5: 0.19325, 6: 0.10549, 7: 0.05726,
@@ -91,45 +92,63 @@ def _positive_step(step: torch.Tensor, maxabs: torch.Tensor) -> torch.Tensor:
 
 def qparams(w: torch.Tensor, scheme: str, bits: int, groups: int, method: str) -> List[torch.Tensor]:
     check_weight(w)
-    check_scheme(scheme)
-    if scheme == "codebook":
-        raise ValueError("qparams does not choose codebooks; pass sorted values (e.g. from VBQ)")
-    check_bits(bits, 2, 8, "qparams")
+    spec = _schemes.get(scheme)
+    if not spec.calibrated:
+        raise ValueError(f"qparams does not choose {scheme} parameters: {spec.step_note}")
+    check_bits(bits, spec.min_bits, spec.max_bits, "qparams")
     if not isinstance(groups, int) or groups < 1 or w.shape[0] % groups != 0:
         raise ValueError(f"groups must divide w.size(0) = {w.shape[0]}, got {groups}")
-    allowed = {"symmetric": ("l2", "maxabs", "meanstd"), "asymmetric": ("minmax",),
-               "pow2": ("maxabs",)}[scheme]
-    if method not in allowed:
-        raise ValueError(f"method for {scheme!r} must be one of {allowed}, got {method!r}")
+    if method not in spec.step_rules:
+        raise ValueError(f"method for {scheme!r} must be one of {spec.step_rules}, got {method!r}")
     if w.is_meta:
         shapes = [torch.empty(groups, dtype=w.dtype, device=w.device)]
-        if scheme == "asymmetric":
+        if spec.has_zero_point:
             shapes.append(torch.empty(groups, dtype=torch.int32, device=w.device))
         return shapes
     check_finite(w)
-    x = w.reshape(groups, -1)
-    if scheme == "symmetric":
-        L = 2 ** (bits - 1) - 1
-        m = x.abs().amax(1)
-        if method == "maxabs":
-            step = _positive_step(m / L, m)
-        elif method == "meanstd":
-            rms = torch.sqrt((x.to(torch.float64) ** 2).sum(1) / x.shape[1])
-            step = _positive_step((GAUSSIAN_STEP[bits] * rms).to(w.dtype), m)
-        else:
-            step = torch.tensor([qstep_l2_group(x[g], bits) for g in range(groups)],
-                                dtype=torch.float64).to(w.dtype)
-        return [step.to(w.device)]
-    if scheme == "asymmetric":
-        qmax = 2 ** bits - 1
-        lo = torch.clamp(x.amin(1), max=0)
-        hi = torch.clamp(x.amax(1), min=0)
-        s = hi / qmax - lo / qmax  # (hi - lo) / qmax without overflowing hi - lo
-        s = torch.where(s > 0, s, torch.ones_like(s))
-        zp = torch.clamp(round_half_away(-lo / s), 0, qmax).to(torch.int32)
-        return [s, zp]
+    return [p.to(w.device) for p in STEP_RULES[scheme, method](w.reshape(groups, -1), bits)]
+
+
+def _symmetric_maxabs(x: torch.Tensor, bits: int):
+    m = x.abs().amax(1)
+    return [_positive_step(m / (2 ** (bits - 1) - 1), m)]
+
+
+def _symmetric_meanstd(x: torch.Tensor, bits: int):
+    m = x.abs().amax(1)
+    rms = torch.sqrt((x.to(torch.float64) ** 2).sum(1) / x.shape[1])
+    return [_positive_step((GAUSSIAN_STEP[bits] * rms).to(x.dtype), m)]
+
+
+def _symmetric_l2(x: torch.Tensor, bits: int):
+    return [torch.tensor([qstep_l2_group(x[g], bits) for g in range(x.shape[0])],
+                         dtype=torch.float64).to(x.dtype)]
+
+
+def _asymmetric_minmax(x: torch.Tensor, bits: int):
+    qmax = 2 ** bits - 1
+    lo = torch.clamp(x.amin(1), max=0)
+    hi = torch.clamp(x.amax(1), min=0)
+    s = hi / qmax - lo / qmax  # (hi - lo) / qmax without overflowing hi - lo
+    s = torch.where(s > 0, s, torch.ones_like(s))
+    zp = torch.clamp(round_half_away(-lo / s), 0, qmax).to(torch.int32)
+    return [s, zp]
+
+
+def _pow2_maxabs(x: torch.Tensor, bits: int):
     m = x.abs().amax(1)
     e = torch.where(m > 0, round_log2(torch.where(m > 0, m, torch.ones_like(m))),
                     torch.zeros_like(m, dtype=torch.int32))
-    e = torch.clamp(e, max=MAX_EXP[w.dtype]).to(torch.float64)
-    return [torch.ldexp(torch.ones_like(m, dtype=torch.float64), e).to(w.dtype)]
+    e = torch.clamp(e, max=MAX_EXP[x.dtype]).to(torch.float64)
+    return [torch.ldexp(torch.ones_like(m, dtype=torch.float64), e).to(x.dtype)]
+
+
+# (scheme, rule) -> the parameters of grouped weights [G, n]; the scheme table names the
+# rules (SchemeSpec.step_rules) and a test checks that each one is here.
+STEP_RULES = {
+    ("symmetric", "l2"): _symmetric_l2,
+    ("symmetric", "maxabs"): _symmetric_maxabs,
+    ("symmetric", "meanstd"): _symmetric_meanstd,
+    ("asymmetric", "minmax"): _asymmetric_minmax,
+    ("pow2", "maxabs"): _pow2_maxabs,
+}

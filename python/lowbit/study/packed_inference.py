@@ -9,13 +9,15 @@ too, so the report always shows the shift kernels next to the LUT ones.
 import torch
 from tqdm.auto import tqdm
 
-from .. import inference
+from .. import inference, schemes
 from ..timing import paired_times, torch_threads_as_lowbit
 from .context import StepContext, choose_best
 
 NAME = "inference"
 TITLE = "packed inference"
 BATCH = 64
+# The scheme the bit-shift kernels serve: shown beside a chosen model of any other scheme.
+SHIFT_SCHEME = next(n for n, s in schemes.SCHEMES.items() if s.kernels[0] == "shift")
 
 
 def settings_of(s) -> dict:
@@ -47,8 +49,8 @@ def run(ctx: StepContext) -> dict:
     if best is None:
         return {"best": None, "models": [], "note": "no quantized result to convert"}
     picks = [("chosen", best, "auto")]
-    if best["scheme"] != "pow2":
-        shift = choose_best(rows, base["val_accuracy"], s.max_drop, scheme="pow2")
+    if best["scheme"] != SHIFT_SCHEME:
+        shift = choose_best(rows, base["val_accuracy"], s.max_drop, scheme=SHIFT_SCHEME)
         if shift is not None:
             picks.append(("best power of two", shift, "shift"))
     float_model = ctx.float_model.eval()

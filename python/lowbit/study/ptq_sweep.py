@@ -2,12 +2,12 @@
 channel, for each scheme over the bit widths; no data but the evaluation."""
 from tqdm.auto import tqdm
 
+from .. import schemes
 from ..ptq import ptq
 from .context import StepContext
 
 NAME = "ptq"
 TITLE = "data-free PTQ sweep"
-LABELS = {"asymmetric": "PTQ asymmetric", "symmetric": "PTQ symmetric", "pow2": "PTQ power of two"}
 
 
 def settings_of(s) -> dict:
@@ -20,6 +20,6 @@ def run(ctx: StepContext) -> dict:
     rows = []
     for scheme, bits in tqdm(grid, desc=f"{ctx.workload.label}: PTQ sweep", disable=not ctx.progress):
         q = ptq(ctx.float_model, scheme, bits)
-        rows.append(ctx.measure(q, method="ptq", variant=scheme, label=LABELS[scheme], scheme=scheme,
+        rows.append(ctx.measure(q, method="ptq", variant=scheme, label=f"PTQ {schemes.get(scheme).label}", scheme=scheme,
                                 bits=bits))
     return {"rows": rows}

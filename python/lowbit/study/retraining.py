@@ -54,8 +54,8 @@ def run(ctx: StepContext) -> dict:
         torch.manual_seed(s.seed)
         model = copy.deepcopy(ctx.float_model)
         sched, epochs, first = make_schedule(name, bits, s.epochs)
-        cfg = QuantConfig(bits=first, scheme=s.retrain_scheme, granularity="channel",
-                          step="l2" if s.retrain_scheme == "symmetric" else None, quantize_output=True)
+        # the scheme's retraining step rule (symmetric: the L2-optimal step)
+        cfg = QuantConfig(bits=first, scheme=s.retrain_scheme, granularity="channel", quantize_output=True)
         hooks.attach(model, cfg)
         history = retrain(model, ctx.workload.batches(s.batch_size, s.seed), sched, epochs=epochs,
                           lr=s.lr, evaluate=lambda m: ctx.workload.accuracy(m, "val"),

@@ -3,8 +3,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
+from .. import schemes
+
 SCHEDULES = ("direct", "conventional", "adaptive", "gradual", "adaptive-gradual")
-PTQ_SCHEMES = ("asymmetric", "symmetric", "pow2")
+# The schemes whose parameters lowbit computes from the weights; the sweep's default order
+# is the report's column order.
+PTQ_SCHEMES = tuple(sorted(schemes.CALIBRATED, key=("asymmetric", "symmetric", "pow2").index))
 SKIPPABLE = ("retrain", "vbq", "inference", "analysis", "advisor")
 
 
