@@ -4,10 +4,33 @@
 
 #include "lowbit/common.h"
 #include "lowbit/kernels.h"
+#include "lowbit/schemes.h"
 
 namespace py = pybind11;
 
 void register_vbq(py::module_& m);  // vbq_bindings.cpp
+
+// The C++ scheme records as dicts, for the test that checks them against lowbit.schemes.
+static py::list scheme_traits() {
+  py::list out;
+  for (const auto& t : lowbit::kSchemes) {
+    py::list rules;
+    for (auto r : t.step_rules)
+      if (!r.empty()) rules.append(std::string(r));
+    py::dict d;
+    d["name"] = t.name;
+    d["is_signed"] = t.is_signed;
+    d["min_bits"] = t.min_bits;
+    d["max_bits"] = t.max_bits;
+    d["p0"] = t.p0;
+    d["p0_rule"] = lowbit::rule_name(t.p0_rule);
+    d["has_zero_point"] = t.has_zero_point();
+    d["p1"] = t.p1 ? py::object(py::str(t.p1)) : py::object(py::none());
+    d["step_rules"] = py::tuple(rules);
+    out.append(d);
+  }
+  return out;
+}
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "lowbit native kernels";
@@ -20,5 +43,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("isa", &lowbit::isa_name, "Instruction set of the kernels in use: 'avx2' or 'generic'.");
   m.def("set_isa", &lowbit::set_isa, py::arg("name"),
         "Force 'generic' or 'avx2' kernels, or 'auto' to pick by CPU (for tests and benchmarks).");
+  m.def("scheme_traits", &scheme_traits,
+        "The C++ scheme table (cpp/include/lowbit/schemes.h): one dict per scheme.");
   register_vbq(m);
 }

@@ -5,12 +5,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lowbit import ops
+from lowbit import ops, schemes
 from lowbit import reference as R
 
 from helpers import params_for
 
-SCHEMES = ["symmetric", "asymmetric", "pow2", "codebook"]
+SCHEMES = list(schemes.NAMES)
 
 
 def _compare(w, scheme, bits, p0, p1):

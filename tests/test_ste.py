@@ -10,7 +10,7 @@ from lowbit import reference as R
 
 from helpers import params_for
 
-SCHEMES = ["symmetric", "asymmetric", "pow2", "codebook"]
+SCHEMES = list(lb.schemes.NAMES)
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

@@ -5,23 +5,40 @@
 
 #include <string>
 
+#include "lowbit/schemes.h"
+
 namespace lowbit::ops {
 
-enum class Scheme { symmetric, asymmetric, pow2, codebook };
+using lowbit::Scheme;
+using lowbit::SchemeTraits;
 
-inline Scheme parse_scheme(const std::string& s) {
-  if (s == "symmetric") return Scheme::symmetric;
-  if (s == "asymmetric") return Scheme::asymmetric;
-  if (s == "pow2") return Scheme::pow2;
-  if (s == "codebook") return Scheme::codebook;
-  TORCH_CHECK_VALUE(false, "scheme must be 'symmetric', 'asymmetric', 'pow2' or 'codebook', got '",
-                    s, "'");
+// "'a', 'b', ..." over the scheme records that satisfy pred.
+template <class Pred> std::string scheme_names(Pred pred) {
+  std::string out;
+  for (const auto& t : kSchemes)
+    if (pred(t)) out += (out.empty() ? "'" : ", '") + std::string(t.name) + "'";
+  return out;
+}
+
+inline const SchemeTraits& parse_scheme(const std::string& s) {
+  const SchemeTraits* t = find_scheme(s);
+  TORCH_CHECK_VALUE(t != nullptr, "scheme must be one of ",
+                    scheme_names([](const SchemeTraits&) { return true; }), ", got '", s, "'");
+  return *t;
 }
 
 inline void check_bits(int64_t bits, int64_t lo, int64_t hi, const char* what) {
   TORCH_CHECK_VALUE(bits >= lo && bits <= hi, "bits must be in [", lo, ", ", hi, "] for ", what,
                     ", got ", bits);
 }
+
+// bits in the scheme's own range.
+inline void check_bits(int64_t bits, const SchemeTraits& t) {
+  TORCH_CHECK_VALUE(bits >= t.min_bits && bits <= t.max_bits, "bits must be in [", t.min_bits,
+                    ", ", t.max_bits, "] for the ", t.name, " scheme, got ", bits);
+}
+
+inline at::ScalarType code_dtype(const SchemeTraits& t) { return t.is_signed ? at::kChar : at::kByte; }
 
 inline void check_weight(const at::Tensor& w, const char* name = "w") {
   TORCH_CHECK_TYPE(w.scalar_type() == at::kFloat || w.scalar_type() == at::kDouble, name,

@@ -4,9 +4,11 @@
 #include <torch/library.h>
 
 #include <cmath>
+#include <string_view>
 #include <tuple>
 
 #include "lowbit/kernels.h"
+#include "lowbit/schemes.h"
 #include "ops/check.h"
 
 namespace lowbit::ops {
@@ -15,7 +17,7 @@ namespace K = lowbit::kernels;
 namespace {
 
 struct Checked {
-  Scheme scheme;
+  const SchemeTraits* t;
   int bits;
   int64_t groups, gsize, K = 0;
   at::Tensor p0, p1;  // contiguous, validated
@@ -29,92 +31,87 @@ template <class T> void check_values(const at::Tensor& p, const char* name, cons
   }
 }
 
-template <class T> void check_pow2(const at::Tensor& p) {
-  check_values<T>(p, "max_level", "positive and finite");
+template <class T> void check_pow2(const at::Tensor& p, const char* name) {
+  check_values<T>(p, name, "positive and finite");
   const T* v = p.data_ptr<T>();
   for (int64_t i = 0; i < p.numel(); ++i) {
     int e;
-    TORCH_CHECK_VALUE(std::frexp(v[i], &e) == T(0.5), "max_level must be a power of two, got ",
+    TORCH_CHECK_VALUE(std::frexp(v[i], &e) == T(0.5), name, " must be a power of two, got ",
                       v[i], " at index ", i);
   }
 }
 
-template <class T> void check_codebook(const at::Tensor& cb, int64_t K) {
+template <class T> void check_increasing(const at::Tensor& cb, int64_t K, const char* name) {
   const T* v = cb.data_ptr<T>();
   for (int64_t g = 0; g < cb.numel() / K; ++g)
     for (int64_t j = 0; j < K; ++j) {
       const T x = v[g * K + j];
-      TORCH_CHECK_VALUE(std::isfinite(x), "codebook must be finite, got ", x, " in group ", g);
-      TORCH_CHECK_VALUE(j == 0 || x > v[g * K + j - 1],
-                        "codebook must be strictly increasing (sorted, no duplicates); group ",
+      TORCH_CHECK_VALUE(std::isfinite(x), name, " must be finite, got ", x, " in group ", g);
+      TORCH_CHECK_VALUE(j == 0 || x > v[g * K + j - 1], name,
+                        " must be strictly increasing (sorted, no duplicates); group ",
                         g, " has ", v[g * K + j - 1], " then ", x);
     }
 }
 
 // Validates scheme parameters against a tensor shaped like the weights (w or codes).
+// The record says what p0 must hold and whether there is a zero point.
 Checked check_params(const at::Tensor& like, at::ScalarType dtype, const std::string& scheme,
                      int64_t bits, const at::Tensor& p0, const c10::optional<at::Tensor>& p1) {
   Checked c;
-  c.scheme = parse_scheme(scheme);
+  c.t = &parse_scheme(scheme);
+  const SchemeTraits& t = *c.t;
   TORCH_CHECK_VALUE(like.dim() >= 1 && like.numel() > 0,
                     "w must be a non-empty tensor with at least one dimension, got shape ",
                     like.sizes());
-  const char* p0name = c.scheme == Scheme::symmetric    ? "step"
-                       : c.scheme == Scheme::asymmetric ? "scale"
-                       : c.scheme == Scheme::pow2       ? "max_level"
-                                                        : "codebook";
+  const char* p0name = t.p0;
   TORCH_CHECK_TYPE(p0.scalar_type() == dtype, p0name, " must be ", dtype, ", got ",
                    p0.scalar_type());
   TORCH_CHECK_VALUE(p0.device() == like.device(), p0name, " is on ", p0.device(),
                     " but the input is on ", like.device());
+  check_bits(bits, t);
   c.p0 = p0.contiguous();
-  if (c.scheme == Scheme::codebook) {
-    check_bits(bits, 1, 8, "the codebook scheme");
+  if (t.p0_rule == ParamRule::increasing) {  // [K] or [G, K] sorted values
     at::Tensor cb = c.p0.dim() == 1 ? c.p0.unsqueeze(0) : c.p0;
-    TORCH_CHECK_VALUE(cb.dim() == 2, "codebook must be [K] or [groups, K], got shape ",
+    TORCH_CHECK_VALUE(cb.dim() == 2, p0name, " must be [K] or [groups, K], got shape ",
                       p0.sizes());
     c.K = cb.size(1);
-    TORCH_CHECK_VALUE(c.K >= 2 && c.K <= (int64_t(1) << bits),
-                      "codebook must have between 2 and 2^bits = ", int64_t(1) << bits,
+    TORCH_CHECK_VALUE(c.K >= 2 && c.K <= (int64_t(1) << bits), p0name,
+                      " must have between 2 and 2^bits = ", int64_t(1) << bits,
                       " values, got ", c.K);
-    c.groups = check_groups(like, cb, "codebook");
+    c.groups = check_groups(like, cb, p0name);
     c.p0 = cb;
-    AT_DISPATCH_FLOATING_TYPES(dtype, "check_codebook", [&] { check_codebook<scalar_t>(cb, c.K); });
-  } else {
-    check_bits(bits, 2, 8, c.scheme == Scheme::symmetric ? "the symmetric scheme"
-                           : c.scheme == Scheme::asymmetric ? "the asymmetric scheme"
-                                                             : "the pow2 scheme");
+    AT_DISPATCH_FLOATING_TYPES(dtype, "check_increasing",
+                               [&] { check_increasing<scalar_t>(cb, c.K, p0name); });
+  } else {  // [G] positive values
     TORCH_CHECK_VALUE(c.p0.dim() == 1, p0name, " must be 1-D [groups], got shape ", p0.sizes());
     c.groups = check_groups(like, c.p0, p0name);
     AT_DISPATCH_FLOATING_TYPES(dtype, "check_params", [&] {
-      if (c.scheme == Scheme::pow2)
-        check_pow2<scalar_t>(c.p0);
+      if (t.p0_rule == ParamRule::power_of_two)
+        check_pow2<scalar_t>(c.p0, p0name);
       else
         check_values<scalar_t>(c.p0, p0name, "positive and finite");
     });
   }
-  if (c.scheme == Scheme::asymmetric) {
-    TORCH_CHECK_VALUE(p1.has_value() && p1->defined(),
-                      "the asymmetric scheme needs zero_point (p1)");
-    TORCH_CHECK_TYPE(p1->scalar_type() == at::kInt, "zero_point must be int32, got ",
+  if (t.has_zero_point()) {  // int32 [G], a valid unsigned code
+    TORCH_CHECK_VALUE(p1.has_value() && p1->defined(), "the ", t.name, " scheme needs ", t.p1,
+                      " (p1)");
+    TORCH_CHECK_TYPE(p1->scalar_type() == at::kInt, t.p1, " must be int32, got ",
                      p1->scalar_type());
-    TORCH_CHECK_VALUE(p1->dim() == 1 && p1->numel() == c.groups,
-                      "zero_point must have shape [", c.groups, "], got ", p1->sizes());
+    TORCH_CHECK_VALUE(p1->dim() == 1 && p1->numel() == c.groups, t.p1, " must have shape [",
+                      c.groups, "], got ", p1->sizes());
     c.p1 = p1->contiguous();
     const int32_t* z = c.p1.data_ptr<int32_t>();
     for (int64_t g = 0; g < c.groups; ++g)
-      TORCH_CHECK_VALUE(z[g] >= 0 && z[g] < (1 << bits), "zero_point must be in [0, ",
+      TORCH_CHECK_VALUE(z[g] >= 0 && z[g] < (1 << bits), t.p1, " must be in [0, ",
                         (1 << bits) - 1, "], got ", z[g]);
   } else {
-    TORCH_CHECK_VALUE(!p1.has_value() || !p1->defined(), "p1 is only used by the asymmetric scheme");
+    TORCH_CHECK_VALUE(!p1.has_value() || !p1->defined(),
+                      "p1 is only used by schemes with a zero point (",
+                      scheme_names([](const SchemeTraits& s) { return s.has_zero_point(); }), ")");
   }
   c.bits = int(bits);
   c.gsize = like.numel() / c.groups;
   return c;
-}
-
-at::ScalarType code_dtype(Scheme s) {
-  return s == Scheme::symmetric || s == Scheme::pow2 ? at::kChar : at::kByte;
 }
 
 // One pass producing whichever of codes / fake-quant values / mask are requested.
@@ -125,7 +122,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_quantize(
   const at::Tensor w = w_in.contiguous();
   const Checked c = check_params(w, w.scalar_type(), scheme, bits, p0, p1);
   at::Tensor codes, fq, mask;
-  if (want_codes) codes = at::empty(w.sizes(), w.options().dtype(code_dtype(c.scheme)));
+  if (want_codes) codes = at::empty(w.sizes(), w.options().dtype(code_dtype(*c.t)));
   if (want_fq) fq = at::empty_like(w);
   if (want_mask) mask = at::empty(w.sizes(), w.options().dtype(at::kBool));
   bool ok = true;
@@ -134,7 +131,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_quantize(
     const T* x = w.data_ptr<T>();
     T* f = want_fq ? fq.data_ptr<T>() : nullptr;
     bool* m = want_mask ? mask.data_ptr<bool>() : nullptr;
-    switch (c.scheme) {
+    switch (c.t->id) {
       case Scheme::symmetric:
         ok = K::sym_quantize<T>(x, c.groups, c.gsize, c.p0.data_ptr<T>(), c.bits,
                                 want_codes ? codes.data_ptr<int8_t>() : nullptr, f, m);
@@ -183,8 +180,7 @@ at::Tensor ste_fake_quant_cpu(const at::Tensor& w, c10::string_view scheme, int6
 
 at::Tensor dequantize_cpu(const at::Tensor& codes_in, c10::string_view scheme_sv, int64_t bits,
                           const at::Tensor& p0, const c10::optional<at::Tensor>& p1) {
-  const Scheme scheme = parse_scheme(std::string(scheme_sv));
-  const at::ScalarType cd = code_dtype(scheme);
+  const at::ScalarType cd = code_dtype(parse_scheme(std::string(scheme_sv)));
   TORCH_CHECK_TYPE(codes_in.scalar_type() == cd, "codes for the '", std::string(scheme_sv),
                    "' scheme must be ", cd, ", got ", codes_in.scalar_type());
   const at::Tensor codes = codes_in.contiguous();
@@ -197,7 +193,7 @@ at::Tensor dequantize_cpu(const at::Tensor& codes_in, c10::string_view scheme_sv
   AT_DISPATCH_FLOATING_TYPES(dtype, "lowbit_dequantize", [&] {
     using T = scalar_t;
     T* o = out.data_ptr<T>();
-    switch (c.scheme) {
+    switch (c.t->id) {
       case Scheme::symmetric:
         ok = K::sym_dequantize<T>(codes.data_ptr<int8_t>(), c.groups, c.gsize,
                                   c.p0.data_ptr<T>(), c.bits, o);
@@ -221,16 +217,53 @@ at::Tensor dequantize_cpu(const at::Tensor& codes_in, c10::string_view scheme_sv
   return out;
 }
 
+// The kernel of each step rule, one signature for all (p1: the zero point, if any). Which
+// rules a scheme accepts is the scheme record's fact; this only maps them to kernels.
+template <class T>
+using RuleKernel = bool (*)(const T* w, int64_t groups, int64_t gsize, int bits, T* p0, int32_t* p1);
+
+template <class T> RuleKernel<T> rule_kernel(Scheme s, std::string_view rule) {
+  static const struct {
+    Scheme s;
+    std::string_view rule;
+    RuleKernel<T> fn;
+  } table[] = {
+      {Scheme::symmetric, "l2",
+       [](const T* w, int64_t g, int64_t n, int b, T* p, int32_t*) { return K::qstep_l2<T>(w, g, n, b, p); }},
+      {Scheme::symmetric, "maxabs",
+       [](const T* w, int64_t g, int64_t n, int b, T* p, int32_t*) { return K::qstep_maxabs<T>(w, g, n, b, p); }},
+      {Scheme::symmetric, "meanstd",
+       [](const T* w, int64_t g, int64_t n, int b, T* p, int32_t*) { return K::qstep_meanstd<T>(w, g, n, b, p); }},
+      {Scheme::asymmetric, "minmax",
+       [](const T* w, int64_t g, int64_t n, int b, T* p, int32_t* z) { return K::affine_params<T>(w, g, n, b, p, z); }},
+      {Scheme::pow2, "maxabs",
+       [](const T* w, int64_t g, int64_t n, int, T* p, int32_t*) { return K::pow2_params<T>(w, g, n, p); }},
+  };
+  for (const auto& e : table)
+    if (e.s == s && e.rule == rule) return e.fn;
+  return nullptr;
+}
+
+std::string rule_list(const SchemeTraits& t) {
+  std::string out;
+  for (auto r : t.step_rules)
+    if (!r.empty()) out += (out.empty() ? "'" : ", '") + std::string(r) + "'";
+  return out;
+}
+
 std::vector<at::Tensor> qparams_cpu(const at::Tensor& w_in, c10::string_view scheme_sv,
                                     int64_t bits, int64_t groups, c10::string_view method_sv) {
   check_weight(w_in);
-  const Scheme scheme = parse_scheme(std::string(scheme_sv));
+  const SchemeTraits& t = parse_scheme(std::string(scheme_sv));
   const std::string method(method_sv);
-  TORCH_CHECK_VALUE(scheme != Scheme::codebook,
-                    "qparams does not choose codebooks; pass sorted values (e.g. from VBQ)");
-  check_bits(bits, 2, 8, "qparams");
+  TORCH_CHECK_VALUE(t.n_step_rules() > 0, "qparams does not choose ", t.name,
+                    " parameters: the scheme has no step rule; pass ", t.p0,
+                    " yourself");
+  check_bits(bits, t.min_bits, t.max_bits, "qparams");
   TORCH_CHECK_VALUE(groups >= 1 && w_in.size(0) % groups == 0, "groups must divide w.size(0) = ",
                     w_in.size(0), ", got ", groups);
+  TORCH_CHECK_VALUE(t.accepts_rule(method), "method for '", t.name, "' must be one of ",
+                    rule_list(t), ", got '", method, "'");
   const at::Tensor w = w_in.contiguous();
   const int64_t gsize = w.numel() / groups;
   const auto opts = w.options();
@@ -238,32 +271,13 @@ std::vector<at::Tensor> qparams_cpu(const at::Tensor& w_in, c10::string_view sch
   bool ok = true;
   AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "lowbit_qparams", [&] {
     using T = scalar_t;
-    const T* x = w.data_ptr<T>();
+    const RuleKernel<T> fn = rule_kernel<T>(t.id, method);
+    TORCH_INTERNAL_ASSERT(fn != nullptr, "no kernel for step rule '", method, "' of ", t.name);
     at::Tensor p0 = at::empty({groups}, opts);
-    T* p = p0.data_ptr<T>();
-    if (scheme == Scheme::symmetric) {
-      if (method == "l2")
-        ok = K::qstep_l2<T>(x, groups, gsize, int(bits), p);
-      else if (method == "maxabs")
-        ok = K::qstep_maxabs<T>(x, groups, gsize, int(bits), p);
-      else if (method == "meanstd")
-        ok = K::qstep_meanstd<T>(x, groups, gsize, int(bits), p);
-      else
-        TORCH_CHECK_VALUE(false, "step method for 'symmetric' must be 'l2', 'maxabs' or "
-                                 "'meanstd', got '", method, "'");
-      out = {p0};
-    } else if (scheme == Scheme::asymmetric) {
-      TORCH_CHECK_VALUE(method == "minmax", "method for 'asymmetric' must be 'minmax', got '",
-                        method, "'");
-      at::Tensor zp = at::empty({groups}, opts.dtype(at::kInt));
-      ok = K::affine_params<T>(x, groups, gsize, int(bits), p, zp.data_ptr<int32_t>());
-      out = {p0, zp};
-    } else {
-      TORCH_CHECK_VALUE(method == "maxabs", "method for 'pow2' must be 'maxabs', got '", method,
-                        "'");
-      ok = K::pow2_params<T>(x, groups, gsize, p);
-      out = {p0};
-    }
+    at::Tensor p1 = t.has_zero_point() ? at::empty({groups}, opts.dtype(at::kInt)) : at::Tensor();
+    ok = fn(w.data_ptr<T>(), groups, gsize, int(bits), p0.data_ptr<T>(),
+            p1.defined() ? p1.data_ptr<int32_t>() : nullptr);
+    out = p1.defined() ? std::vector<at::Tensor>{p0, p1} : std::vector<at::Tensor>{p0};
   });
   TORCH_CHECK_VALUE(ok, "w contains NaN or Inf; quantizers need finite weights");
   return out;

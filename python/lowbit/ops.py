@@ -14,11 +14,26 @@ from ._native import C  # noqa: F401  (registers the operators)
 
 _ops = torch.ops.lowbit
 
+
+def discovered_ops() -> List[str]:
+    """The names of the torch.ops.lowbit operators, read from the registered schemas
+    (cpp/ops/registry.cpp), so no Python list can fall out of step with C++."""
+    return sorted({s.name.split("::", 1)[1] for s in torch._C._jit_get_all_schemas()
+                   if s.name.startswith("lowbit::")})
+
+
+def _register_references() -> None:
+    names = discovered_ops()
+    missing = [n for n in names if not callable(getattr(reference, n, None))]
+    if missing:
+        raise RuntimeError(f"torch.ops.lowbit ops without a reference in lowbit.reference: {missing}; "
+                           "every op needs a pure-PyTorch reference with the same signature")
+    for name in names:
+        _fallback.impl(name, getattr(reference, name), "CompositeExplicitAutograd")
+
+
 _fallback = torch.library.Library("lowbit", "IMPL")
-for _name in ("quantize", "dequantize", "fake_quant", "fake_quant_mask", "ste_fake_quant",
-              "qparams", "pack", "unpack", "pack_rows", "quantize_activations", "shift_matmul_int",
-              "shift_linear", "lut_linear"):
-    _fallback.impl(_name, getattr(reference, _name), "CompositeExplicitAutograd")
+_register_references()
 
 
 def quantize(w: torch.Tensor, scheme: str, bits: int, p0: torch.Tensor,
