@@ -1,11 +1,14 @@
 """Modules that hold only packed low-bit weights and run the native inference kernels.
 
-ShiftLinear / ShiftConv2d: power-of-two weights, activations quantized to integers, the
-products computed with shifts and adds (or the equivalent int8 multiply-add).
-LUTLinear / LUTConv2d: any quantizer (codebook, uniform, power of two) with float
+ShiftLinear / ShiftConv2d / ShiftConv1d: power-of-two weights, activations quantized to
+integers, the products computed with shifts and adds (or the equivalent int8 multiply-add).
+LUTLinear / LUTConv2d / LUTConv1d: any quantizer (codebook, uniform, power of two) with float
 activations; codes are decoded through a per-group table inside the kernel.
+
+Every module works eagerly, under torch.jit.script and under torch.jit.trace (errors raised
+inside a scripted module surface as torch.jit.Error with the same message).
 """
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -28,16 +31,43 @@ def _fields(codes: torch.Tensor, qp: QParams) -> torch.Tensor:
     return (codes.to(torch.int16) + offset).to(torch.uint8)
 
 
-def lookup_tables(qp: QParams) -> torch.Tensor:
-    """[groups, 2^bits] float32: the value of every field in every group (unused fields 0)."""
+def lookup_tables(qp: QParams, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """[groups, 2^bits] `dtype`: the value of every field in every group (unused fields 0)."""
     spec = schemes.get(qp.scheme)
     T = 2 ** qp.bits
     code = torch.arange(T) - spec.field_offset(qp.bits)
     lo, hi = spec.code_range(qp.bits, qp.p0.shape[-1] if qp.p0.dim() == 2 else None)
     valid = (code >= lo) & (code <= hi)
     codes = torch.where(valid, code, torch.zeros_like(code)).to(spec.code_dtype)
-    table = dequantize(codes.expand(qp.groups, T).contiguous(), qp).to(torch.float32)
+    table = dequantize(codes.expand(qp.groups, T).contiguous(), qp).to(dtype)
     return torch.where(valid, table, torch.zeros_like(table))
+
+
+def _dtype_name(x: torch.Tensor) -> str:
+    """x.dtype as eager torch prints it (TorchScript formats a dtype as its enum number)."""
+    if not torch.jit.is_scripting():
+        return str(x.dtype)
+    for d, name in ((torch.float32, "float32"), (torch.float64, "float64"), (torch.float16, "float16"),
+                    (torch.bfloat16, "bfloat16"), (torch.complex64, "complex64"),
+                    (torch.int64, "int64"), (torch.int32, "int32"), (torch.int16, "int16"),
+                    (torch.int8, "int8"), (torch.uint8, "uint8"), (torch.bool, "bool")):
+        if x.dtype == d:
+            return "torch." + name
+    return "another dtype"
+
+
+def _check_input(x: torch.Tensor, features: int, name: str) -> None:
+    if not isinstance(x, torch.Tensor):  # statically true under TorchScript: not compiled
+        raise TypeError(f"{name} expects a float32 tensor, got {type(x).__name__}")
+    if x.dtype != torch.float32:
+        raise TypeError(f"{name} expects a float32 tensor, got {_dtype_name(x)}")
+    if x.device.type != "cpu":
+        raise ValueError(f"{name} runs the CPU kernels; got a tensor on {x.device}")
+    # Sizes are tensors while tracing (comparing them warns and freezes the answer); the
+    # kernels still check the packed row length.
+    if not torch.jit.is_tracing() and (x.dim() < 1 or x.shape[-1] != features):
+        raise ValueError(f"{name} expects inputs with {features} features in the last "
+                         f"dimension, got shape {list(x.shape)}")
 
 
 class _Packed(nn.Module):
@@ -55,21 +85,12 @@ class _Packed(nn.Module):
         """Bytes of every buffer this module holds (packed codes, scales or tables, bias)."""
         return sum(b.numel() * b.element_size() for b in self.buffers())
 
-    @staticmethod
-    def _check_input(x: torch.Tensor, features: int, name: str) -> None:
-        if not isinstance(x, torch.Tensor) or x.dtype != torch.float32:
-            raise TypeError(f"{name} expects a float32 tensor, got "
-                            f"{x.dtype if isinstance(x, torch.Tensor) else type(x).__name__}")
-        if x.device.type != "cpu":
-            raise ValueError(f"{name} runs the CPU kernels; got a tensor on {x.device}")
-        if x.dim() < 1 or x.shape[-1] != features:
-            raise ValueError(f"{name} expects inputs with {features} features in the last "
-                             f"dimension, got shape {tuple(x.shape)}")
-
 
 class ShiftLinear(_Packed):
     """y = x W^T + b with power-of-two W (sign + exponent codes, 2..8 bits) and x quantized
     to `act_bits` symmetric integers (dynamic per-tensor step unless `x_scale` is given)."""
+
+    x_scale: Optional[float]  # for TorchScript: None and a float are both valid
 
     def __init__(self, weight: torch.Tensor, qp: QParams, bias: Optional[torch.Tensor] = None,
                  act_bits: int = 8, x_scale: Optional[float] = None, method: str = "auto"):
@@ -82,10 +103,11 @@ class ShiftLinear(_Packed):
         L = 2 ** (qp.bits - 1) - 1
         max_level = qp.p0.detach().to(torch.float64)[_group_of_rows(qp, self.out_features)]
         self.register_buffer("w_scale", max_level * 2.0 ** (lowest_exponent_code(qp.bits) - L))
-        self.act_bits, self.x_scale, self.method = act_bits, x_scale, method
+        self.act_bits, self.method = act_bits, str(method)
+        self.x_scale = None if x_scale is None else float(x_scale)
 
     def forward(self, x: torch.Tensor, x_scale: Optional[float] = None) -> torch.Tensor:
-        self._check_input(x, self.in_features, "ShiftLinear")
+        _check_input(x, self.in_features, "ShiftLinear")
         return ops.shift_linear(x, self.w_packed, self.bits, self.w_scale, self.bias, self.act_bits,
                                 self.x_scale if x_scale is None else x_scale, self.method)
 
@@ -105,7 +127,7 @@ class LUTLinear(_Packed):
         self.register_buffer("tables", lookup_tables(qp))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_input(x, self.in_features, "LUTLinear")
+        _check_input(x, self.in_features, "LUTLinear")
         return ops.lut_linear(x, self.w_packed, self.bits, self.tables, self.bias)
 
     def extra_repr(self) -> str:
@@ -115,51 +137,6 @@ class LUTLinear(_Packed):
 def _check_act_bits(act_bits) -> None:
     if isinstance(act_bits, bool) or not isinstance(act_bits, int) or not 2 <= act_bits <= 8:
         raise ValueError(f"act_bits must be an integer in [2, 8], got {act_bits!r}")
-
-
-class _PackedConv2d(nn.Module):
-    """A 2-D convolution as im2col + one packed linear kernel per group."""
-
-    def __init__(self, conv: nn.Conv2d, make_linear):
-        super().__init__()
-        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
-            raise ValueError("packed convolutions support numeric zero padding only, got "
-                             f"padding={conv.padding!r}, padding_mode={conv.padding_mode!r}")
-        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
-        self.kernel_size: Tuple[int, int] = conv.kernel_size
-        self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
-        w = conv.weight.detach()
-        og = self.out_channels // self.groups
-        self.parts = nn.ModuleList(
-            make_linear(w[g * og:(g + 1) * og].reshape(og, -1), g * og, (g + 1) * og,
-                        None if conv.bias is None else conv.bias.detach()[g * og:(g + 1) * og])
-            for g in range(self.groups))
-
-    def _columns(self, x: torch.Tensor, name: str) -> Tuple[torch.Tensor, int, int]:
-        if not isinstance(x, torch.Tensor) or x.dtype != torch.float32 or x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"{name} expects a float32 [N, {self.in_channels}, H, W] tensor, got "
-                             f"{getattr(x, 'dtype', type(x).__name__)} of shape {tuple(getattr(x, 'shape', ()))}")
-        kh, kw = self.kernel_size
-        H = (x.shape[2] + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1
-        W = (x.shape[3] + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1
-        cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)  # [N, C*kh*kw, H*W]
-        return cols, H, W
-
-    def _run(self, x: torch.Tensor, name: str, **kwargs) -> torch.Tensor:
-        cols, H, W = self._columns(x, name)
-        N, kg = x.shape[0], cols.shape[1] // self.groups
-        outs = []
-        for g, part in enumerate(self.parts):
-            rows = cols[:, g * kg:(g + 1) * kg, :].transpose(1, 2).reshape(-1, kg)
-            outs.append(part(rows, **kwargs).reshape(N, H * W, -1))
-        return torch.cat(outs, 2).transpose(1, 2).reshape(N, self.out_channels, H, W)
-
-    def model_size(self) -> int:
-        return sum(p.model_size() for p in self.parts)
-
-    def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, groups={self.groups}, bits={self.parts[0].bits}")
 
 
 def _rows_qparams(qp: QParams, out_channels: int, lo: int, hi: int) -> QParams:
@@ -173,32 +150,157 @@ def _rows_qparams(qp: QParams, out_channels: int, lo: int, hi: int) -> QParams:
     return QParams(qp.scheme, qp.bits, qp.p0[lo // per:hi // per], p1)
 
 
-class ShiftConv2d(_PackedConv2d):
-    """Conv2d with power-of-two weights and integer activations (one dynamic step per call
-    for the whole input, shared by every group)."""
+class _PackedConv(nn.Module):
+    """A convolution as im2col + one packed linear kernel per group. A Conv1d runs as a
+    Conv2d of height 1 ([N, C, L] viewed as [N, C, 1, L]), so the 2-D fields hold (1, k) etc."""
+
+    def __init__(self, conv: nn.Module, make_linear):
+        super().__init__()
+        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            raise ValueError("packed convolutions support numeric zero padding only, got "
+                             f"padding={conv.padding!r}, padding_mode={conv.padding_mode!r}")
+        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
+        self._one_d = one_d = isinstance(conv, nn.Conv1d)
+        self._layout = f"[N, {conv.in_channels}, L]" if one_d else f"[N, {conv.in_channels}, H, W]"
+        self.kernel_size: Tuple[int, int] = (1, conv.kernel_size[0]) if one_d else tuple(conv.kernel_size)
+        self.stride: Tuple[int, int] = (1, conv.stride[0]) if one_d else tuple(conv.stride)
+        self.padding: Tuple[int, int] = (0, conv.padding[0]) if one_d else tuple(conv.padding)
+        self.dilation: Tuple[int, int] = (1, conv.dilation[0]) if one_d else tuple(conv.dilation)
+        self.groups = conv.groups
+        w = conv.weight.detach()
+        og = self.out_channels // self.groups
+        self.parts = nn.ModuleList(
+            make_linear(w[g * og:(g + 1) * og].reshape(og, -1), g * og, (g + 1) * og,
+                        None if conv.bias is None else conv.bias.detach()[g * og:(g + 1) * og])
+            for g in range(self.groups))
+
+    def _check(self, x: torch.Tensor, name: str) -> None:
+        if not isinstance(x, torch.Tensor):  # statically true under TorchScript: not compiled
+            raise TypeError(f"{name} expects a float32 {self._layout} tensor, got {type(x).__name__}")
+        if x.dtype != torch.float32:
+            raise TypeError(f"{name} expects a float32 {self._layout} tensor, got {_dtype_name(x)}")
+        if x.dim() != (3 if self._one_d else 4) or (not torch.jit.is_tracing() and x.shape[1] != self.in_channels):
+            raise ValueError(f"{name} expects a float32 {self._layout} tensor, got shape {list(x.shape)}")
+
+    def _columns(self, x: torch.Tensor) -> Tuple[torch.Tensor, int, int]:
+        kh, kw = self.kernel_size
+        H = (x.shape[2] + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1
+        W = (x.shape[3] + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1
+        cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)  # [N, C*kh*kw, H*W]
+        return cols, H, W
+
+    def _rows(self, cols: torch.Tensor, g: int) -> torch.Tensor:
+        kg = cols.shape[1] // self.groups
+        return cols[:, g * kg:(g + 1) * kg, :].transpose(1, 2).reshape(-1, kg)
+
+    def _assemble(self, outs: List[torch.Tensor], N: int, H: int, W: int) -> torch.Tensor:
+        outs = [y.reshape(N, H * W, -1) for y in outs]
+        return torch.cat(outs, 2).transpose(1, 2).reshape(N, self.out_channels, H, W)
+
+    def model_size(self) -> int:
+        return sum(p.model_size() for p in self.parts)
+
+    def extra_repr(self) -> str:
+        if self._one_d:
+            return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size[1]}, "
+                    f"stride={self.stride[1]}, padding={self.padding[1]}, dilation={self.dilation[1]}, "
+                    f"groups={self.groups}, bits={self.parts[0].bits}")
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, groups={self.groups}, bits={self.parts[0].bits}")
+
+
+class _ShiftConv(_PackedConv):
+    """Power-of-two weights and integer activations (one dynamic step per call for the
+    whole input, shared by every group)."""
+
+    x_scale: Optional[float]
+
+    def __init__(self, conv: nn.Module, qp: QParams, act_bits: int = 8, x_scale: Optional[float] = None,
+                 method: str = "auto"):
+        _check_act_bits(act_bits)
+        super().__init__(conv, lambda w, lo, hi, b: ShiftLinear(
+            w, _rows_qparams(qp, conv.out_channels, lo, hi), b, act_bits, x_scale, method))
+        self.act_bits = act_bits
+        self.x_scale = None if x_scale is None else float(x_scale)
+
+    def _shift_forward(self, x: torch.Tensor) -> torch.Tensor:
+        cols, H, W = self._columns(x)
+        scale = self.x_scale
+        extra: Optional[torch.Tensor] = None
+        if scale is None:
+            if torch.jit.is_tracing():
+                # A float step would be frozen into the trace: append one row holding max|x|
+                # instead, so the kernel's own dynamic step is the whole input's, bit for bit.
+                extra = x.abs().amax().reshape(1, 1)
+            else:
+                # the kernels' own dynamic step (max|x| / L, 1 for all zeros), without the codes
+                scale = float(ops.qparams(x.reshape(1, -1), "symmetric", self.act_bits, 1, "maxabs")[0])
+        outs: List[torch.Tensor] = []
+        for g, part in enumerate(self.parts):
+            rows = self._rows(cols, g)
+            if extra is not None:
+                padded = torch.cat([rows, F.pad(extra, (0, rows.shape[1] - 1))])
+                outs.append(part(padded, None)[:-1])
+            else:
+                outs.append(part(rows, scale))
+        return self._assemble(outs, x.shape[0], H, W)
+
+
+class _LUTConv(_PackedConv):
+    """Packed codes decoded through per-group tables, float activations."""
+
+    def __init__(self, conv: nn.Module, qp: QParams):
+        super().__init__(conv, lambda w, lo, hi, b: LUTLinear(w, _rows_qparams(qp, conv.out_channels, lo, hi), b))
+
+    def _lut_forward(self, x: torch.Tensor) -> torch.Tensor:
+        cols, H, W = self._columns(x)
+        outs: List[torch.Tensor] = []
+        for g, part in enumerate(self.parts):
+            outs.append(part(self._rows(cols, g)))
+        return self._assemble(outs, x.shape[0], H, W)
+
+
+class ShiftConv2d(_ShiftConv):
+    """nn.Conv2d with power-of-two weights and integer activations."""
 
     def __init__(self, conv: nn.Conv2d, qp: QParams, act_bits: int = 8, x_scale: Optional[float] = None,
                  method: str = "auto"):
-        _check_act_bits(act_bits)
-        self.act_bits, self.x_scale = act_bits, x_scale
-        super().__init__(conv, lambda w, lo, hi, b: ShiftLinear(
-            w, _rows_qparams(qp, conv.out_channels, lo, hi), b, act_bits, x_scale, method))
+        super().__init__(conv, qp, act_bits, x_scale, method)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.x_scale
-        if scale is None:  # one step for the whole input; zero padding quantizes to 0
-            if not isinstance(x, torch.Tensor) or x.dtype != torch.float32:
-                raise TypeError(f"ShiftConv2d expects a float32 tensor, got {getattr(x, 'dtype', type(x).__name__)}")
-            # the kernels' own dynamic step (max|x| / L, 1 for all zeros), without the codes
-            scale = float(ops.qparams(x.reshape(1, -1), "symmetric", self.act_bits, 1, "maxabs")[0])
-        return self._run(x, "ShiftConv2d", x_scale=scale)
+        self._check(x, "ShiftConv2d")
+        return self._shift_forward(x)
 
 
-class LUTConv2d(_PackedConv2d):
-    """Conv2d with packed codes decoded through per-group tables, float activations."""
+class LUTConv2d(_LUTConv):
+    """nn.Conv2d with packed codes decoded through per-group tables, float activations."""
 
     def __init__(self, conv: nn.Conv2d, qp: QParams):
-        super().__init__(conv, lambda w, lo, hi, b: LUTLinear(w, _rows_qparams(qp, conv.out_channels, lo, hi), b))
+        super().__init__(conv, qp)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(x, "LUTConv2d")
+        self._check(x, "LUTConv2d")
+        return self._lut_forward(x)
+
+
+class ShiftConv1d(_ShiftConv):
+    """nn.Conv1d with power-of-two weights and integer activations (run as a height-1 Conv2d)."""
+
+    def __init__(self, conv: nn.Conv1d, qp: QParams, act_bits: int = 8, x_scale: Optional[float] = None,
+                 method: str = "auto"):
+        super().__init__(conv, qp, act_bits, x_scale, method)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x, "ShiftConv1d")
+        return self._shift_forward(x.unsqueeze(2)).squeeze(2)
+
+
+class LUTConv1d(_LUTConv):
+    """nn.Conv1d with packed codes decoded through per-group tables (run as a height-1 Conv2d)."""
+
+    def __init__(self, conv: nn.Conv1d, qp: QParams):
+        super().__init__(conv, qp)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x, "LUTConv1d")
+        return self._lut_forward(x.unsqueeze(2)).squeeze(2)
