@@ -187,7 +187,7 @@ def test_errors():
     with pytest.raises(ValueError, match="conv.weight: granularity='group' needs groups dividing"):
         lb.attach(fresh, granularity="group", groups=3)  # conv has 4 output channels
     assert isinstance(fresh.conv.weight, nn.Parameter)  # a failed attach leaves the model as it was
-    with pytest.raises(ValueError, match="no weight to quantize"):
+    with pytest.raises(ValueError, match="no quantizable tensor"):
         lb.attach(nn.Sequential(nn.ReLU()), bits=3)
     with pytest.raises(TypeError, match="QuantConfig or keyword"):
         lb.attach(Tiny(), lb.QuantConfig(), bits=3)

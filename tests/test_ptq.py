@@ -12,7 +12,7 @@ from lowbit import reference as R
 from lowbit.ptq import plan
 from lowbit.schemes import SCHEMES as SPECS
 
-SCHEMES = ("asymmetric", "symmetric", "pow2")
+SCHEMES = lb.schemes.CALIBRATED
 
 
 class ConvBN(nn.Module):
@@ -90,12 +90,21 @@ def test_original_is_untouched_and_biases_and_statistics_stay_float():
         assert torch.equal(q.state_dict()[name], before[name]), name
 
 
-def test_symmetric_is_maxabs_by_default_and_method_overrides_it():
+def test_method_is_the_old_name_of_step():
+    model = _model()
+    with pytest.warns(DeprecationWarning, match="step="):
+        q = lb.ptq(model, "symmetric", 4, method="l2")
+    assert torch.equal(q.fc.weight, lb.ptq(model, "symmetric", 4, step="l2").fc.weight)
+    with pytest.raises(TypeError, match="not both"):
+        lb.ptq(model, "symmetric", 4, method="l2", step="l2")
+
+
+def test_symmetric_is_maxabs_by_default_and_step_overrides_it():
     model = _model()
     w = model.fc.weight.detach()
     q = lb.ptq(model, "symmetric", 4)
     torch.testing.assert_close(q.fc.lowbit_qparams["weight"].p0, w.abs().amax(1) / 7)
-    q2 = lb.ptq(model, "symmetric", 4, method="l2")
+    q2 = lb.ptq(model, "symmetric", 4, step="l2")
     torch.testing.assert_close(q2.fc.lowbit_qparams["weight"].p0, lb.qstep(w, 4, "channel"))
 
 
@@ -113,7 +122,7 @@ def test_output_layer_option_layers_skip_and_overrides():
     assert q.out.lowbit_qparams["weight"].scheme == "symmetric"
     assert q.out.lowbit_qparams["weight"].bits == 2
     # A scheme override does not inherit a step rule the new scheme lacks.
-    q = lb.ptq(model, "symmetric", 4, method="l2", overrides={"out": {"scheme": "asymmetric"}})
+    q = lb.ptq(model, "symmetric", 4, step="l2", overrides={"out": {"scheme": "asymmetric"}})
     assert q.out.lowbit_qparams["weight"].scheme == "asymmetric"
 
 
@@ -153,7 +162,7 @@ def test_rnn_weights_are_quantized_per_row():
 
 def test_plan_lists_targets_without_touching_the_model():
     targets = plan(_model(), "symmetric", 4, overrides={"conv": {"bits": 8}})
-    assert [(t.name, t.kind, t.bits, t.granularity) for t in targets] == [
+    assert [(t.name, t.role, t.config.bits, t.config.granularity) for t in targets] == [
         ("conv.weight", "weight", 8, "channel"), ("bn.weight", "batchnorm", 4, "tensor"),
         ("bn.bias", "batchnorm", 4, "tensor"), ("fc.weight", "weight", 4, "channel"),
         ("out.weight", "weight", 4, "channel")]
@@ -165,7 +174,7 @@ def test_plan_lists_targets_without_touching_the_model():
     ({"scheme": "pow2", "bits": 1}, r"bits must be in \[2, 8\]"),
     ({"scheme": "symmetric", "bits": True}, "bits must be"),
     ({"scheme": "symmetric", "bits": 4, "granularity": "row"}, "granularity must be"),
-    ({"scheme": "asymmetric", "bits": 4, "method": "l2"}, "method for the asymmetric"),
+    ({"scheme": "asymmetric", "bits": 4, "step": "l2"}, "step for the asymmetric"),
     ({"scheme": "codebook", "bits": 2}, "needs codebook="),
     ({"scheme": "codebook", "bits": 1, "codebook": [-1.0, 0.0, 1.0]}, "2..2"),
     ({"scheme": "codebook", "bits": 2, "codebook": [0.5, -0.5]}, "strictly increasing"),
@@ -174,7 +183,7 @@ def test_plan_lists_targets_without_touching_the_model():
     ({"scheme": "pow2", "bits": 4, "layers": ["nothing*"]}, "layers pattern 'nothing\\*' matches no"),
     ({"scheme": "pow2", "bits": 4, "skip": "conv"}, "list of glob patterns"),
     ({"scheme": "pow2", "bits": 4, "overrides": {"conv": {"bitz": 3}}}, "unknown fields"),
-    ({"scheme": "pow2", "bits": 4, "overrides": {"conv": {"bits": 12}}}, r"conv.weight: bits must"),
+    ({"scheme": "pow2", "bits": 4, "overrides": {"conv": {"bits": 12}}}, r"overrides\['conv'\]: bits must"),
     ({"scheme": "pow2", "bits": 4, "granularity": "group", "groups": 3}, "conv.weight: .*groups"),
     ({"scheme": "pow2", "bits": 4, "layers": ["out"], "quantize_output": False}, "nothing to quantize"),
 ])

@@ -178,6 +178,11 @@ def test_user_model_and_data_as_entry_points(tmp_path, monkeypatch):
     assert index.name == "index.html"
     meta = lb.serialize.read_metadata(tmp_path / "r" / "model" / "best.lbq")
     assert meta["model"] == "usercode:model"
+    # the report lists every parameter of the chosen model: quantized, or float and why
+    chosen = next(m for m in steps["inference"]["models"] if m["role"] == "chosen")
+    assert [r["name"] for r in chosen["coverage"]] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert all(r["quantized"] or r["reason"] for r in chosen["coverage"])
+    assert "model/coverage.csv" in referenced_files((tmp_path / "r" / "index.html").read_text())
 
     # the same model through a file path, the data as a dict
     lb.study.run_study([str(tmp_path / "usercode.py") + ":model"], data="usercode:data_dict",

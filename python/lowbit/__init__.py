@@ -9,6 +9,9 @@
 from . import data, inference, models, ops, reference, schemes
 from . import capacity, vbq
 from .config import LayerConfig, QuantConfig
+from .coverage import Coverage, coverage
+from .layers import KINDS as LAYER_KINDS
+from .plan import plan
 from .hooks import (attach, detach, freeze, quantized_weights, set_bits, step_history, targets,
                     update_steps)
 from .packed import PackedTensor
@@ -31,7 +34,8 @@ __all__ = [
     "QuantConfig", "LayerConfig", "attach", "detach", "freeze", "update_steps", "set_bits",
     "step_history", "quantized_weights", "recorded_qparams", "targets", "retrain", "Schedule", "Direct",
     "Conventional", "Adaptive", "Gradual", "AdaptiveGradual", "search_steps",
-    "ptq", "save_quantized", "load_quantized", "CorruptFileError", "schemes",
+    "ptq", "save_quantized", "load_quantized", "CorruptFileError", "schemes", "coverage", "Coverage",
+    "plan", "LAYER_KINDS",
 ]
 __all__ += ["vbq", "capacity"]
 

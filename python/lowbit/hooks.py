@@ -10,36 +10,30 @@ RNN modules pick the new tensors up because nn.RNNBase refreshes its flat weight
 whenever one of its weight attributes is assigned.
 """
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
 
 from . import ops
-from .config import LayerConfig, QuantConfig, last_module_of, matches
-from .quant import QParams, calibrate, codebook as make_codebook, num_groups
+from .config import LayerConfig, QuantConfig
+from .plan import compute_qparams, plan
+from .quant import QParams
 from .qrecord import record_qparams
 
-QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.RNNBase)
 _STATE_ATTR = "_lowbit_state"
-
-
-def _weight_names(module: nn.Module, with_bias: bool) -> List[str]:
-    if isinstance(module, nn.RNNBase):
-        names = [n for n in module._flat_weights_names if n.startswith("weight_")]
-        if with_bias:
-            names += [n for n in module._flat_weights_names if n.startswith("bias_")]
-    else:
-        names = ["weight"] + (["bias"] if with_bias and module.bias is not None else [])
-    return [n for n in names if isinstance(module._parameters.get(n), nn.Parameter)]
 
 
 @dataclass
 class Target:
-    """One quantized tensor: where it lives and its quantizer."""
+    """One quantized tensor: the module that holds it, its name there, its quantizer, and
+    the layer whose forward pre-hook swaps it (attention's out_proj weight is held by
+    'attn.out_proj' and swapped by 'attn')."""
     module_name: str
     param: str
     config: LayerConfig
+    layer: str = ""
+    kind: str = ""
 
     @property
     def name(self) -> str:
@@ -54,18 +48,37 @@ class AttachState:
     history: Dict[str, List[torch.Tensor]] = field(default_factory=dict)
 
 
-class _QuantizeWeights:
-    """The forward pre-hook of one module: a plain object so models stay picklable."""
+def _relative(path: str, base: str) -> str:
+    if not base:
+        return path
+    return "" if path == base else path[len(base) + 1:]
 
-    def __init__(self, targets: List[Target]):
-        self.targets = targets
+
+class _QuantizeWeights:
+    """The forward pre-hook of one layer, or of the whole model: a plain object holding
+    owner paths relative to the hooked module, so models stay picklable and deep copies
+    point at their own modules. The model-level one runs outside training only and writes
+    detached values: it serves parents that read weights without calling their layers
+    (torch's fused TransformerEncoderLayer path reads the attention and feed-forward
+    weights itself in eval mode)."""
+
+    def __init__(self, targets: List[Target], base: str, root: bool = False):
+        self.targets = [(_relative(t.module_name, base), t) for t in targets]
+        self.root = root
 
     def __call__(self, module: nn.Module, inputs) -> None:
-        for t in self.targets:
-            shadow = getattr(module, t.param + "_float")
-            qp = _qparams_of(module, t)
-            setattr(module, t.param, ops.ste_fake_quant(shadow, qp.scheme, qp.bits, qp.p0, qp.p1,
-                                                        t.config.clip_grad))
+        if self.root and module.training:
+            return
+        for path, t in self.targets:
+            owner = module.get_submodule(path) if path else module
+            shadow = getattr(owner, t.param + "_float")
+            qp = _qparams_of(owner, t)
+            if self.root:
+                with torch.no_grad():
+                    setattr(owner, t.param, ops.fake_quant(shadow, qp.scheme, qp.bits, qp.p0, qp.p1))
+            else:
+                setattr(owner, t.param, ops.ste_fake_quant(shadow, qp.scheme, qp.bits, qp.p0, qp.p1,
+                                                           t.config.clip_grad))
 
 
 class _ReleaseGraph:
@@ -73,12 +86,13 @@ class _ReleaseGraph:
     once the forward is done (the autograd graph holds its own references), so the
     model can be deep-copied and pickled between steps."""
 
-    def __init__(self, targets: List[Target]):
-        self.targets = targets
+    def __init__(self, targets: List[Target], base: str):
+        self.targets = [(_relative(t.module_name, base), t) for t in targets]
 
     def __call__(self, module: nn.Module, inputs, output) -> None:
-        for t in self.targets:
-            setattr(module, t.param, getattr(module, t.param).detach())
+        for path, t in self.targets:
+            owner = module.get_submodule(path) if path else module
+            setattr(owner, t.param, getattr(owner, t.param).detach())
 
 
 def _qparams_of(module: nn.Module, t: Target) -> QParams:
@@ -86,25 +100,16 @@ def _qparams_of(module: nn.Module, t: Target) -> QParams:
     return QParams(t.config.scheme, t.config.bits, getattr(module, t.param + "_q0"), p1)
 
 
-def _compute_qparams(w: torch.Tensor, cfg: LayerConfig, where: str) -> QParams:
-    try:
-        if cfg.scheme == "codebook":
-            cb = torch.tensor(cfg.codebook, dtype=w.dtype, device=w.device)
-            groups = num_groups(w, cfg.granularity, cfg.groups)
-            return make_codebook(cb.expand(groups, -1).contiguous(), bits=cfg.bits)
-        return calibrate(w.detach(), cfg.scheme, cfg.bits, cfg.granularity, cfg.groups, cfg.step)
-    except (ValueError, TypeError) as exc:
-        raise type(exc)(f"{where}: {exc}") from None
-
-
 def attach(model: nn.Module, config: Optional[QuantConfig] = None, **kwargs) -> AttachState:
-    """Put straight-through weight fake-quantization on every Linear, Conv1d/2d and
-    RNN/LSTM/GRU weight matrix of `model` (each weight_ih_l* / weight_hh_l* on its own).
+    """Put straight-through weight fake-quantization on every layer the layer-kind table
+    (lowbit.layers.KINDS) retrains: Linear, Conv1d/2d/3d, RNN/LSTM/GRU (each weight_ih_l* /
+    weight_hh_l* on its own), MultiheadAttention (q/k/v and output projections) and
+    Embedding / EmbeddingBag.
 
-    Biases and the output layer stay float unless the config says otherwise. Keyword
-    arguments build a QuantConfig when none is given: attach(model, bits=3).
-    Returns the attach state (targets and step history); see detach / update_steps /
-    freeze.
+    Biases and the output layer stay float unless the config says otherwise
+    (`lowbit.coverage(model)` lists every parameter and why). Keyword arguments build a
+    QuantConfig when none is given: attach(model, bits=3). Returns the attach state
+    (targets and step history); see detach / update_steps / freeze.
     """
     if config is None:
         config = QuantConfig(**kwargs)
@@ -114,41 +119,29 @@ def attach(model: nn.Module, config: Optional[QuantConfig] = None, **kwargs) -> 
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if getattr(model, _STATE_ATTR, None) is not None:
         raise ValueError("model already has lowbit hooks; call lowbit.detach(model) first")
-    output = None if config.quantize_output else last_module_of(model, QUANTIZABLE)
-    plan: Dict[str, Tuple[nn.Module, List[Target]]] = {}
-    seen = []
-    for name, module in model.named_modules():
-        if not isinstance(module, QUANTIZABLE):
-            continue
-        for param in _weight_names(module, config.quantize_bias):
-            seen.append((name, param))
-            if name == output or config.skips(name, param):
-                continue
-            plan.setdefault(name, (module, []))[1].append(Target(name, param, config.resolve(name, param)))
-    for pattern in list(config.overrides) + list(config.skip):
-        if not any(matches(pattern, n, p) for n, p in seen):
-            raise ValueError(f"pattern {pattern!r} matches no quantizable module or weight; "
-                             f"names are like {[f'{n}.{p}' for n, p in seen[:4]]}")
-    if not plan:
-        raise ValueError("model has no weight to quantize (Linear, Conv1d/2d, RNN/LSTM/GRU), "
-                         "or all of them are skipped / the output layer")
+    entries = [e for e in plan(model, config, "retrain") if e.quantized]
+    modules = dict(model.named_modules())
+    targets = [Target(e.owner, e.param, e.config, e.layer, e.kind) for e in entries]
     # Compute every quantizer first, so a layer that cannot take its config leaves the
     # model untouched.
-    qparams = {}
-    for module, targets in plan.values():
-        for t in targets:
-            qparams[t.name] = _compute_qparams(getattr(module, t.param), t.config, t.name)
-    state = AttachState(config, [t for _, ts in plan.values() for t in ts])
-    for module, targets in plan.values():
-        for t in targets:
-            weight = module._parameters.pop(t.param)
-            module.register_parameter(t.param + "_float", weight)
-            _store_qparams(module, t, qparams[t.name])
-            state.history[t.name] = [qparams[t.name].p0.detach().clone()]
-            with torch.no_grad():
-                setattr(module, t.param, ops.fake_quant(weight, *_op_args(qparams[t.name])))
-        module.register_forward_pre_hook(_QuantizeWeights(targets))
-        module.register_forward_hook(_ReleaseGraph(targets))
+    qparams = {t.name: compute_qparams(getattr(modules[t.module_name], t.param), t.config, t.name)
+               for t in targets}
+    state = AttachState(config, targets)
+    for t in targets:
+        owner = modules[t.module_name]
+        weight = owner._parameters.pop(t.param)
+        owner.register_parameter(t.param + "_float", weight)
+        _store_qparams(owner, t, qparams[t.name])
+        state.history[t.name] = [qparams[t.name].p0.detach().clone()]
+        with torch.no_grad():
+            setattr(owner, t.param, ops.fake_quant(weight, *_op_args(qparams[t.name])))
+    by_layer: Dict[str, List[Target]] = {}
+    for t in targets:
+        by_layer.setdefault(t.layer, []).append(t)
+    for layer, ts in by_layer.items():
+        modules[layer].register_forward_pre_hook(_QuantizeWeights(ts, layer))
+        modules[layer].register_forward_hook(_ReleaseGraph(ts, layer))
+    model.register_forward_pre_hook(_QuantizeWeights(targets, "", root=True))
     setattr(model, _STATE_ATTR, state)
     return state
 
@@ -188,7 +181,7 @@ def _requantize(model: nn.Module, bits: Optional[int] = None) -> None:
     planned = []
     for t in state.targets:
         cfg = t.config if bits is None else LayerConfig(**{**t.config.__dict__, "bits": bits})
-        qp = _compute_qparams(getattr(modules[t.module_name], t.param + "_float"), cfg, t.name)
+        qp = compute_qparams(getattr(modules[t.module_name], t.param + "_float"), cfg, t.name)
         planned.append((t, cfg, qp))
     for t, cfg, qp in planned:
         module = modules[t.module_name]

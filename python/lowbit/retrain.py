@@ -59,8 +59,8 @@ def retrain(model: nn.Module, train: TrainData, schedule: Schedule,
     best_score, best_state, stale = -math.inf, None, 0
     bar = None
     if progress and epochs > 0:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=epochs, desc=f"retrain {schedule!r}", leave=False)
+        from .progress import progress_bar
+        bar = progress_bar(total=epochs, desc=f"retrain {schedule!r}", leave=False)
     try:
         if epochs == 0 and evaluate is not None:
             history["score"].append(float(evaluate(model)))

@@ -67,7 +67,7 @@ def pow2_bit_levels(model: nn.Module, coverage: float = 1.0, layers: Optional[Se
     modules = dict(model.named_modules())
     rows = []
     for t in plan(model, "pow2", 8, layers=layers, **ptq_kwargs):
-        r = tensor_pow2_levels(getattr(modules[t.module], t.param), coverage, t.name)
+        r = tensor_pow2_levels(getattr(modules[t.owner], t.param), coverage, t.name)
         if r is not None:
             rows.append(r)
     if not rows:

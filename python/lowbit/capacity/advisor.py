@@ -16,8 +16,7 @@ from typing import Dict, List, Optional
 
 from torch import nn
 
-from ..config import last_module_of
-from ..hooks import QUANTIZABLE
+from ..layers import layers_of, output_layer
 from ..models._checks import positive_int
 
 KINDS = ("fc", "conv", "rnn")
@@ -28,16 +27,6 @@ PAPER_EVIDENCE = {
     "conv": {"bits_per_param": 3.0, "full_bits": 8, "half_bits": None, "source": "paper 001"},
     "rnn": {"bits_per_param": 3.7, "full_bits": 10, "half_bits": None, "source": "paper 001"},
 }
-
-
-def _kind(module: nn.Module) -> Optional[str]:
-    if isinstance(module, nn.RNNBase):
-        return "rnn"
-    if isinstance(module, nn.modules.conv._ConvNd):
-        return "conv"
-    if isinstance(module, nn.Linear):
-        return "fc"
-    return None
 
 
 @dataclass
@@ -96,21 +85,23 @@ def advise_bits(model: nn.Module, n_samples: int, num_classes: int = 2,
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
     ev = _merge_evidence(evidence)
-    output = last_module_of(model, QUANTIZABLE)
+    output = output_layer(model)
     layers, weights_by_kind, capacity = [], {k: 0 for k in KINDS}, 0.0
-    for name, m in model.named_modules():
-        kind = _kind(m)
+    for name, m, layer_kind in layers_of(model):
+        kind = layer_kind.family   # the measured kind of the layer-kind table (None: not measured)
         if kind is None:
             continue
-        params = sum(p.numel() for p in m.parameters(recurse=False) if p.requires_grad)
-        weights = sum(p.numel() for n, p in m.named_parameters(recurse=False)
-                      if p.requires_grad and n.startswith("weight"))
+        # a layer's own tensors, claimed children included (attention's out_proj)
+        params = sum(p.numel() for p in m.parameters() if p.requires_grad)
+        weights = sum(p.numel() for n, p in m.named_parameters()
+                      if p.requires_grad and "weight" in n.rpartition(".")[2])
         capacity += params * ev[kind]["bits_per_param"]
         layers.append({"name": name or "(model)", "kind": kind, "weights": weights, "output": name == output})
         if name != output:
             weights_by_kind[kind] += weights
     if not layers:
-        raise ValueError("model has no Linear, convolution or RNN layer to advise on")
+        raise ValueError("model has no layer of a kind with measured capacity (Linear, attention, "
+                         "convolution or RNN) to advise on")
     demand = n_samples * math.log2(num_classes)
     u = demand / capacity
     bits, evidence_lines = {}, []

@@ -148,9 +148,8 @@ def _classes(model, given):
         if given < 2:
             raise ValueError(f"--classes must be an integer >= 2, got {given}")
         return given
-    from ..config import last_module_of
-    from ..hooks import QUANTIZABLE
-    name = last_module_of(model, QUANTIZABLE)
+    from ..layers import output_layer
+    name = output_layer(model)
     last = dict(model.named_modules()).get(name) if name is not None else None
     classes = getattr(last, "out_features", None) or getattr(last, "out_channels", None)
     if not classes or classes < 2:

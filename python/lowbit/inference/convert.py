@@ -1,53 +1,143 @@
-"""Turn a frozen (lb.freeze) or post-training-quantized model into packed inference modules."""
+"""Turn a frozen (lb.freeze) or post-training-quantized model into packed inference modules.
+
+Which layers, and into what, comes from the layer-kind table (lowbit.layers.KINDS): each
+kind that convert packs has a builder here, keyed by the kind's name; a quantized layer
+that stays float (an RNN, a Conv3d) is named in a warning, or an error with strict=True.
+"""
 import copy
-from typing import Optional
+import warnings
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from .. import schemes
+from ..layers import LayerKind, layers_of, owner_and_param, present_slots, unsupported_parameters
 from ..qrecord import QPARAMS_ATTR
-from ..quant import fake_quantize
-from .modules import LUTConv2d, LUTLinear, ShiftConv2d, ShiftLinear
+from ..quant import QParams, fake_quantize
+from .attention import PackedMultiheadAttention
+from .embedding import PackedEmbedding, PackedEmbeddingBag
+from .modules import LUTConv1d, LUTConv2d, LUTLinear, ShiftConv1d, ShiftConv2d, ShiftLinear
 
 MODES = ("auto", "shift", "lut")
 
 
-def _packed_module(name: str, module: nn.Module, mode: str, act_bits: int, x_scale: Optional[float],
-                   method: str) -> nn.Module:
-    qp = (getattr(module, QPARAMS_ATTR, None) or {}).get("weight")
-    if qp is None:
-        return None
-    with torch.no_grad():
-        if not torch.equal(fake_quantize(module.weight, qp), module.weight):
-            raise ValueError(f"{name}.weight is not on its recorded quantization grid; was it changed "
-                             "after lb.freeze / lb.ptq?")
-    served_by = schemes.get(qp.scheme).kernels
+class LeftFloatWarning(UserWarning):
+    """convert left a quantized layer as a float module (its values stay quantized)."""
+
+
+def _kernel(scheme: str, mode: str, where: str) -> str:
+    """The packed kernel for weights of `scheme`: the scheme's first under 'auto'."""
+    served_by = schemes.get(scheme).kernels
     kernel = served_by[0] if mode == "auto" else mode
     if kernel not in served_by:
         able = [n for n, s in schemes.SCHEMES.items() if kernel in s.kernels]
         raise ValueError(f"mode={mode!r} needs weights the {kernel} kernel serves ({', '.join(able)}), "
-                         f"but {name} uses {qp.scheme!r} (served by {', '.join(served_by)}); "
+                         f"but {where} uses {scheme!r} (served by {', '.join(served_by)}); "
                          "use mode='auto' or 'lut'")
-    shift = kernel == "shift"
-    if isinstance(module, nn.Linear):
-        if shift:
-            return ShiftLinear(module.weight, qp, module.bias, act_bits, x_scale, method)
-        return LUTLinear(module.weight, qp, module.bias)
-    if isinstance(module, nn.Conv2d):
-        return ShiftConv2d(module, qp, act_bits, x_scale, method) if shift else LUTConv2d(module, qp)
-    return None  # other layer types keep their float (quantized-valued) weights
+    return kernel
+
+
+def _linear_maker(mode: str, opts: Dict, where: str) -> Callable:
+    def make(weight: torch.Tensor, qp: QParams, bias: Optional[torch.Tensor]) -> nn.Module:
+        if _kernel(qp.scheme, mode, where) == "shift":
+            return ShiftLinear(weight, qp, bias, opts["act_bits"], opts["x_scale"], opts["method"])
+        return LUTLinear(weight, qp, bias)
+    return make
+
+
+# Builders: (layer, {slot path: QParams}, mode, kernel options, name) -> (packed module or
+# None, why not). One per kind whose table row names a packed module.
+def _build_linear(m, qps, mode, opts, name):
+    return _linear_maker(mode, opts, name)(m.weight, qps["weight"], m.bias), None
+
+
+_CONV = {nn.Conv1d: (ShiftConv1d, LUTConv1d), nn.Conv2d: (ShiftConv2d, LUTConv2d)}
+
+
+def _build_conv(m, qps, mode, opts, name):
+    classes = _CONV.get(type(m)) or next((c for t, c in _CONV.items() if isinstance(m, t)), None)
+    if classes is None:
+        return None, f"no packed {type(m).__name__} kernel (packed convolutions: Conv1d, Conv2d)"
+    qp = qps["weight"]
+    if _kernel(qp.scheme, mode, name) == "shift":
+        return classes[0](m, qp, opts["act_bits"], opts["x_scale"], opts["method"]), None
+    return classes[1](m, qp), None
+
+
+def _build_embedding(m, qps, mode, opts, name):
+    # A look-up decodes its rows through the value table, whatever the scheme and mode.
+    cls = PackedEmbeddingBag if isinstance(m, nn.EmbeddingBag) else PackedEmbedding
+    return cls(m, qps["weight"]), None
+
+
+def _build_attention(m, qps, mode, opts, name):
+    return PackedMultiheadAttention(m, qps, _linear_maker(mode, opts, name)), None
+
+
+BUILDERS: Dict[str, Callable] = {"linear": _build_linear, "conv": _build_conv,
+                                 "embedding": _build_embedding, "attention": _build_attention}
+
+
+def recorded_slots(layer: nn.Module, kind: LayerKind) -> Dict[str, QParams]:
+    """{slot path: QParams} of the layer's tensors that hold recorded quantized values."""
+    out = {}
+    for slot in present_slots(layer, kind):
+        owner, param, _ = owner_and_param(layer, slot.path)
+        qp = (getattr(owner, QPARAMS_ATTR, None) or {}).get(param)
+        if qp is not None:
+            out[slot.path] = qp
+    return out
+
+
+def _check_on_grid(layer: nn.Module, qps: Dict[str, QParams], name: str) -> None:
+    with torch.no_grad():
+        for path, qp in qps.items():
+            owner, param, _ = owner_and_param(layer, path)
+            w = getattr(owner, param)
+            if not torch.equal(fake_quantize(w, qp), w):
+                raise ValueError(f"{name}.{path} is not on its recorded quantization grid; was it changed "
+                                 "after lb.freeze / lb.ptq?")
+
+
+def packing_of(layer: nn.Module, kind: LayerKind, scheme: str, mode: str = "auto"
+               ) -> Tuple[Optional[str], Optional[str]]:
+    """(kernel, None) if convert packs this layer's `scheme` weights, else (None, why it stays
+    float)."""
+    if kind.name not in BUILDERS:
+        return None, kind.float_reason
+    if kind.name == "conv" and not any(isinstance(layer, t) for t in _CONV):
+        return None, f"no packed {type(layer).__name__} kernel (packed convolutions: Conv1d, Conv2d)"
+    if kind.name == "embedding":
+        return "lut", None
+    return _kernel(scheme, mode, type(layer).__name__), None
+
+
+def _leave_nested_tensor_path(model: nn.Module) -> None:
+    """torch's TransformerEncoder decides on its nested-tensor fast path from the float
+    layers it was built with (torch 2.x, when built; 1.13, per call) and then reads their
+    weights itself; packed layers have none, so the encoders run their layers' forwards."""
+    for m in model.modules():
+        if isinstance(m, nn.TransformerEncoder):
+            for flag in ("enable_nested_tensor", "use_nested_tensor"):
+                if hasattr(m, flag):
+                    setattr(m, flag, False)
 
 
 def convert(model: nn.Module, mode: str = "auto", act_bits: int = 8, x_scale: Optional[float] = None,
-            method: str = "auto", inplace: bool = False) -> nn.Module:
-    """Replace every frozen / PTQ Linear and Conv2d by a packed module.
+            method: str = "auto", inplace: bool = False, strict: bool = False) -> nn.Module:
+    """Replace every frozen / PTQ layer by a packed module (lowbit.layers.KINDS says which).
 
-    mode 'auto': power-of-two layers become ShiftLinear / ShiftConv2d (integer activations,
-    `act_bits`), every other scheme LUTLinear / LUTConv2d; 'shift' requires power of two;
-    'lut' uses tables for everything (float activations, same outputs as the fake-quant
-    model up to summation order). Layers that were never quantized stay as they are.
-    Returns a copy unless inplace=True.
+    mode 'auto': each scheme's first kernel (lowbit.schemes): power-of-two layers become
+    ShiftLinear / ShiftConv1d/2d (integer activations, `act_bits`), every other scheme
+    LUTLinear / LUTConv1d/2d; 'shift' requires power of two; 'lut' uses tables for
+    everything (float activations, same outputs as the fake-quant model up to summation
+    order). MultiheadAttention becomes PackedMultiheadAttention (its projections packed the
+    same way), Embedding / EmbeddingBag a packed table that decodes only the rows it looks
+    up. Layers that were never quantized stay as they are; a quantized layer convert cannot
+    pack (RNN, Conv3d) stays float with a LeftFloatWarning naming it. strict=True raises
+    instead, and also for weights of module kinds no front end quantizes (a custom module's
+    raw nn.Parameter; `lowbit.coverage` lists them). Returns a copy unless inplace=True.
 
         lb.freeze(model)                                # after retraining with lb.attach
         fast = lb.inference.convert(model)
@@ -60,17 +150,41 @@ def convert(model: nn.Module, mode: str = "auto", act_bits: int = 8, x_scale: Op
     if hasattr(model, "_lowbit_state"):
         raise ValueError("the model still has lowbit hooks attached; call lb.freeze(model) first")
     out = model if inplace else copy.deepcopy(model)
-    replaced = 0
-    for name, module in list(out.named_modules()):
-        for child_name, child in list(module.named_children()):
-            full = f"{name}.{child_name}" if name else child_name
-            packed = _packed_module(full, child, mode, act_bits, x_scale, method)
-            if packed is not None:
-                setattr(module, child_name, packed)
-                replaced += 1
-    if replaced == 0:
-        raise ValueError("no Linear or Conv2d layer has recorded quantization parameters: convert "
-                         "needs a model frozen with lb.freeze or quantized with lb.ptq")
+    opts = {"act_bits": act_bits, "x_scale": x_scale, "method": method}
+    modules = dict(out.named_modules())
+    recorded, left_float, packed_any = 0, [], False
+    for name, layer, kind in layers_of(out):
+        qps = recorded_slots(layer, kind)
+        if not qps:
+            continue
+        recorded += 1
+        _check_on_grid(layer, qps, name)
+        builder = BUILDERS.get(kind.name)
+        packed, why = builder(layer, qps, mode, opts, name) if builder else (None, kind.float_reason)
+        if packed is None:
+            if not kind.float_is_exact:
+                left_float.append((name, type(layer).__name__, why))
+            continue
+        parent_name, _, child = name.rpartition(".")
+        if not name:
+            raise ValueError("convert packs the layers inside a model; the model itself is a "
+                             f"{type(layer).__name__}: wrap it, e.g. nn.Sequential(model)")
+        setattr(modules[parent_name], child, packed)
+        packed_any = True
+    if recorded == 0:
+        raise ValueError("no layer has recorded quantization parameters: convert needs a model frozen "
+                         "with lb.freeze or quantized with lb.ptq")
+    if packed_any:
+        _leave_nested_tensor_path(out)
+    if strict:
+        left_float += [(n, t, "kind not supported: no front end quantizes it")
+                       for n, t in unsupported_parameters(out)]
+    if left_float:
+        lines = "; ".join(f"{n} ({t}): {why}" for n, t, why in left_float)
+        if strict:
+            raise ValueError(f"convert(strict=True) cannot pack these quantized layers: {lines}")
+        warnings.warn(f"convert left quantized layers float (their weights keep their quantized values): "
+                      f"{lines}", LeftFloatWarning, stacklevel=2)
     return out.eval()
 
 
@@ -83,3 +197,7 @@ def model_size(model: nn.Module) -> int:
             seen.add(id(t))
             total += t.numel() * t.element_size()
     return total
+
+
+__all__: List[str] = ["convert", "model_size", "MODES", "BUILDERS", "LeftFloatWarning", "packing_of",
+                      "recorded_slots"]

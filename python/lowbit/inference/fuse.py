@@ -14,12 +14,19 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from .. import ops  # noqa: F401  (loads lowbit._C, which registers the plan class)
-from ..models.ffdnn import _check_features
 from .modules import LUTConv2d, LUTLinear, ShiftConv2d, ShiftLinear
 
 _PACKED = (ShiftLinear, LUTLinear, ShiftConv2d, LUTConv2d)
 _SKIPPED = (nn.Identity, nn.Dropout)  # identities in eval mode
-_INPUT_CHECKS = (_check_features,)    # functions the models wrap for torch.fx that return x as is
+# Functions a model wraps for torch.fx that return their input as is (input checks); a
+# model registers them with `passthrough`, so this core never imports the model zoo.
+_INPUT_CHECKS: set = set()
+
+
+def passthrough(fn):
+    """Mark fn(x, ...) -> x (a check wrapped with torch.fx.wrap) as a no-op for fuse."""
+    _INPUT_CHECKS.add(fn)
+    return fn
 _RELU_FUNCTIONS = (torch.relu, F.relu)
 
 

@@ -8,6 +8,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ..inference.fuse import passthrough
 from ._checks import positive_int
 
 
@@ -45,6 +46,7 @@ class FFDNN(nn.Module):
         return self.output(self.hidden(x))
 
 
+@passthrough
 def _check_features(x: torch.Tensor, in_features: int) -> torch.Tensor:
     if x.shape[1] != in_features:
         raise ValueError(f"FFDNN expects {in_features} features per example, got {x.shape[1]}")

@@ -58,7 +58,8 @@ def render(folder: Union[str, Path]) -> Path:
                 parts.append(page.figure(rel, caption))
                 md_parts += [f"![{caption}]({rel})", ""]
         tables = [content.results_table(label, steps), content.knee_table(label, steps, max_drop),
-                  content.inference_table(label, steps), content.bit_efficiency_table(label, steps),
+                  content.inference_table(label, steps), content.coverage_table(label, steps),
+                  content.bit_efficiency_table(label, steps),
                   content.grouping_table(label, steps), content.advisor_table(label, steps, max_drop),
                   content.step_times_table(label, model)]
         for table in filter(None, tables):

@@ -103,6 +103,23 @@ def inference_table(label: str, steps: Dict) -> Optional[Table]:
              "activations to 8 bits, so their accuracy can differ slightly from fake quantization.")
 
 
+def coverage_table(label: str, steps: Dict) -> Optional[Table]:
+    """Every parameter of the chosen model: quantized (and the kernel it runs on) or float, and why."""
+    chosen = next((m for m in (steps.get("inference") or {}).get("models", [])
+                   if m["role"] == "chosen" and m.get("coverage")), None)
+    if chosen is None:
+        return None
+    rows = [[r["name"], r["kind"], r["numel"],
+             f"{r['scheme']} {r['bits']} bits {r['granularity']}" if r["quantized"] else "float",
+             r["kernel"], r["reason"]] for r in chosen["coverage"]]
+    total = sum(r["numel"] for r in chosen["coverage"]) or 1
+    share = sum(r["numel"] for r in chosen["coverage"] if r["quantized"]) / total
+    return Table(f"{label}/coverage", f"{label}: what the chosen model quantizes ({chosen['label']})",
+                 ["parameter", "kind", "values", "quantizer", "packed kernel", "why float"], rows,
+                 note=f"{100 * share:.1f} % of the parameter values are quantized; lb.coverage(model) "
+                      "gives this table for any model.")
+
+
 def bit_efficiency_table(label: str, steps: Dict) -> Optional[Table]:
     an = steps.get("analysis")
     if not an or not an.get("bit_efficiency"):

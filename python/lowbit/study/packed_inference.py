@@ -7,9 +7,10 @@ When the chosen result is not power of two, the best power-of-two result is conv
 too, so the report always shows the shift kernels next to the LUT ones.
 """
 import torch
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from .. import inference, schemes
+from ..coverage import coverage
 from ..timing import paired_times, torch_threads_as_lowbit
 from .context import StepContext, choose_best
 
@@ -57,7 +58,7 @@ def run(ctx: StepContext) -> dict:
     float_bytes = inference.model_size(float_model)
     out, artifacts = [], []
     with torch_threads_as_lowbit() as threads:  # the float baseline gets the same threads as lowbit
-        for role, row, mode in tqdm(picks, desc=f"{ctx.workload.label}: packed inference",
+        for role, row, mode in progress_bar(picks, desc=f"{ctx.workload.label}: packed inference",
                                     disable=not ctx.progress):
             q = ctx.load(row)
             entry = {"role": role, "label": row["label"], "bits": row["bits"], "scheme": row["scheme"],
@@ -68,6 +69,7 @@ def run(ctx: StepContext) -> dict:
                                      bits=row["bits"], scheme=row["scheme"])
                 entry["file"] = rel
                 entry["file_bytes"] = (ctx.root / rel).stat().st_size
+                entry["coverage"] = coverage(q, mode=mode).as_dicts()   # every parameter, and why float
                 artifacts.append(rel)
             try:
                 packed = inference.convert(q, mode=mode)

@@ -1,6 +1,6 @@
 """Step 2: data-free post-training quantization (paper 004) of every layer, per output
 channel, for each scheme over the bit widths; no data but the evaluation."""
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from .. import schemes
 from ..ptq import ptq
@@ -18,7 +18,7 @@ def run(ctx: StepContext) -> dict:
     s = ctx.settings
     grid = [(scheme, b) for scheme in s.ptq_schemes for b in s.ptq_bits]
     rows = []
-    for scheme, bits in tqdm(grid, desc=f"{ctx.workload.label}: PTQ sweep", disable=not ctx.progress):
+    for scheme, bits in progress_bar(grid, desc=f"{ctx.workload.label}: PTQ sweep", disable=not ctx.progress):
         q = ptq(ctx.float_model, scheme, bits)
         rows.append(ctx.measure(q, method="ptq", variant=scheme, label=f"PTQ {schemes.get(scheme).label}", scheme=scheme,
                                 bits=bits))

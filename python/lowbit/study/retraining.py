@@ -8,7 +8,7 @@ gradual runs through (b+2, b+1, b) with an equal share of the epochs per stage.
 import copy
 import time
 
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from .. import hooks, schedules
 from ..config import QuantConfig
@@ -49,7 +49,7 @@ def run(ctx: StepContext) -> dict:
     s = ctx.settings
     grid = [(b, name) for b in s.retrain_bits for name in s.schedules]
     rows = []
-    for bits, name in tqdm(grid, desc=f"{ctx.workload.label}: retraining", disable=not ctx.progress):
+    for bits, name in progress_bar(grid, desc=f"{ctx.workload.label}: retraining", disable=not ctx.progress):
         t0 = time.perf_counter()
         torch.manual_seed(s.seed)
         model = copy.deepcopy(ctx.float_model)

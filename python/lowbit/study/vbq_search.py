@@ -3,7 +3,7 @@ Eq. 2's (a, b), with top-1 accuracy on calibration images from the training spli
 fitness; 2^b codebook values per layer at b bits."""
 import time
 
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from .. import vbq
 from .context import StepContext
@@ -20,7 +20,7 @@ def run(ctx: StepContext) -> dict:
     s = ctx.settings
     rows = []
     ev = vbq.ModelEvaluator(ctx.float_model, *ctx.workload.calib)
-    for bits in tqdm(s.vbq_bits, desc=f"{ctx.workload.label}: VBQ-SA", disable=not ctx.progress):
+    for bits in progress_bar(s.vbq_bits, desc=f"{ctx.workload.label}: VBQ-SA", disable=not ctx.progress):
         t0 = time.perf_counter()
         result, books = vbq.sa_layers(ev, bins=2 ** bits, max_iterations=s.vbq_iterations, seed=s.seed,
                                       progress=ctx.progress)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..layers import layers_of
 from ..qrecord import record_qparams
 from ..quant import codebook, fake_quantize
 from ._checks import check_codebook, int_in
@@ -21,9 +22,11 @@ Codebooks = Sequence[Optional[np.ndarray]]
 
 
 def quantizable_layers(model: nn.Module) -> List[Tuple[str, nn.Module]]:
-    """(name, module) of every Linear and Conv1d/2d with a weight, in registration order."""
-    kinds = (nn.Linear, nn.Conv1d, nn.Conv2d)
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, kinds) and m.weight is not None]
+    """(name, module) of every layer whose kind VBQ serves (lowbit.layers.KINDS: Linear,
+    Conv1d/2d/3d, Embedding), with a weight, in registration order. VBQ searches one
+    codebook per layer `weight`."""
+    return [(n, m) for n, m, kind in layers_of(model)
+            if "vbq" in kind.purposes and isinstance(getattr(m, "weight", None), nn.Parameter)]
 
 
 def _bits_for(k: int) -> int:
