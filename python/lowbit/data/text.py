@@ -218,14 +218,29 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
+def _logits_and_state(model: torch.nn.Module, x: torch.Tensor, state=None):
+    """(logits, state) from a language model that returns either (logits, state), like
+    CharLSTM, or logits alone, like CharTransformer (its state is then None). A state is
+    only passed back in when there is one, so stateless models are called as model(x)."""
+    out = model(x) if state is None else model(x, state)
+    if isinstance(out, tuple):
+        return out[0], out[1]
+    return out, None
+
+
 def bits_per_character(model: torch.nn.Module, corpus: TextCorpus, split: str = "test",
-                       batch_size: int = 32, seq_len: int = 100) -> float:
+                       batch_size: int = 32, seq_len: Optional[int] = None) -> float:
     """Average next-character cross-entropy, in bits, of `model` on a split.
 
-    model(x, state) -> (logits [batch, seq, vocab], state), like CharLSTM; the state is
+    model(x, state) -> (logits [batch, seq, vocab], state), like CharLSTM: the state is
     carried across the contiguous batches of corpus.batches (the tail that does not fill a
-    whole batch is not scored). Runs in eval mode under no_grad; the mode is restored.
+    whole batch is not scored). A model returning logits alone, like CharTransformer, is
+    called as model(x) and scores each window on its own. seq_len defaults to the model's
+    `context` attribute if it has one (CharTransformer), else 100. Runs in eval mode under
+    no_grad; the mode is restored.
     """
+    if seq_len is None:
+        seq_len = getattr(model, "context", 100)
     was_training = model.training
     device = _model_device(model)
     total_nats, count, state = 0.0, 0, None
@@ -233,7 +248,7 @@ def bits_per_character(model: torch.nn.Module, corpus: TextCorpus, split: str = 
     try:
         with torch.no_grad():
             for x, y in corpus.batches(split, batch_size, seq_len):
-                logits, state = model(x.to(device), state)
+                logits, state = _logits_and_state(model, x.to(device), state)
                 total_nats += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).double(),
                                               y.to(device).reshape(-1), reduction="sum").item()
                 count += y.numel()

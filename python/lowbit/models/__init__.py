@@ -1,14 +1,18 @@
-"""Reference models for quantization experiments: an MLP, two CNNs and a character LSTM."""
+"""Reference models for quantization experiments: an MLP, two CNNs, a character LSTM and a
+character Transformer."""
 from .cnn import LeNet5, SmallVGG
 from .ffdnn import FFDNN
 from .lstm import CharLSTM
+from .transformer import CharTransformer, generate, train_char_model
 
 # Names accepted by build_model (e.g. from a command line or a config file).
-MODELS = {"ffdnn": FFDNN, "lenet5": LeNet5, "vgg": SmallVGG, "charlstm": CharLSTM}
+MODELS = {"ffdnn": FFDNN, "lenet5": LeNet5, "vgg": SmallVGG, "charlstm": CharLSTM,
+          "chartransformer": CharTransformer}
 
 
 def build_model(name: str, **kwargs):
-    """Construct a model by name ("ffdnn", "lenet5", "vgg", "charlstm"; case-insensitive).
+    """Construct a model by name ("ffdnn", "lenet5", "vgg", "charlstm", "chartransformer";
+    case-insensitive).
 
     Keyword arguments go to the model's constructor.
     """
@@ -21,5 +25,6 @@ def build_model(name: str, **kwargs):
 from .pretrained import accuracy, cache_dir, pretrained, train_classifier  # noqa: E402 (needs MODELS)
 
 
-__all__ = ["FFDNN", "LeNet5", "SmallVGG", "CharLSTM", "build_model", "MODELS", "pretrained",
+__all__ = ["FFDNN", "LeNet5", "SmallVGG", "CharLSTM", "CharTransformer", "generate",
+           "train_char_model", "build_model", "MODELS", "pretrained",
            "accuracy", "train_classifier", "cache_dir"]
