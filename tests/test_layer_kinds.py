@@ -170,6 +170,14 @@ def test_strict_convert_names_a_quantized_layer_it_cannot_pack():
         lb.inference.convert(q, strict=True)
 
 
+def test_a_layer_with_only_its_bias_quantized_stays_float_with_a_warning():
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    q = lb.ptq(model, "symmetric", 4, quantize_bias=True, skip=["0.weight"])
+    with pytest.warns(LeftFloatWarning, match="0 \\(Linear\\): only bias is quantized"):
+        packed = lb.inference.convert(q)
+    assert type(packed[0]) is nn.Linear and type(packed[2]).__name__ == "LUTLinear"
+
+
 def test_hooks_refresh_attention_weights_for_the_encoder_fast_path():
     torch.manual_seed(0)
     model = Head(nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), 1), 32)

@@ -160,7 +160,12 @@ def convert(model: nn.Module, mode: str = "auto", act_bits: int = 8, x_scale: Op
         recorded += 1
         _check_on_grid(layer, qps, name)
         builder = BUILDERS.get(kind.name)
-        packed, why = builder(layer, qps, mode, opts, name) if builder else (None, kind.float_reason)
+        if builder is None:
+            packed, why = None, kind.float_reason
+        elif kind.name != "attention" and "weight" not in qps:
+            packed, why = None, f"only {', '.join(qps)} is quantized, not its weight"
+        else:
+            packed, why = builder(layer, qps, mode, opts, name)
         if packed is None:
             if not kind.float_is_exact:
                 left_float.append((name, type(layer).__name__, why))
