@@ -19,7 +19,7 @@ from .ptq import ptq
 from .qrecord import recorded_qparams
 from .quant import (GRANULARITIES, QParams, calibrate, codebook, dequantize, fake_quantize,
                     num_groups, qstep, quantize, ste_quantize)
-from .retrain import retrain
+from .retrain import retrain, retrained_copy
 from .serialize import CorruptFileError, load_quantized, save_quantized
 from .schedules import Adaptive, AdaptiveGradual, Conventional, Direct, Gradual, Schedule, search_steps
 from .threads import get_num_threads, kernel_isa, set_kernel_isa, set_num_threads
@@ -34,7 +34,7 @@ __all__ = [
     "QuantConfig", "LayerConfig", "attach", "detach", "freeze", "update_steps", "set_bits",
     "step_history", "quantized_weights", "recorded_qparams", "targets", "retrain", "Schedule", "Direct",
     "Conventional", "Adaptive", "Gradual", "AdaptiveGradual", "search_steps",
-    "ptq", "save_quantized", "load_quantized", "CorruptFileError", "schemes", "coverage", "Coverage",
+    "ptq", "retrained_copy", "save_quantized", "load_quantized", "CorruptFileError", "schemes", "coverage", "Coverage",
     "plan", "LAYER_KINDS",
 ]
 __all__ += ["vbq", "capacity"]

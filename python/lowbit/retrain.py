@@ -1,12 +1,14 @@
-"""lowbit.retrain: a ready-made retraining loop around the hooks and a schedule."""
+"""lowbit.retrain: a ready-made retraining loop around the hooks and a schedule, and
+`retrained_copy`, the whole recipe from a float model to a frozen low-bit copy."""
 import copy
 import math
-from typing import Callable, Dict, Iterable, List, Optional, Union
+from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import torch
 from torch import nn
 
 from . import hooks
+from .config import QuantConfig
 from .schedules import Schedule
 
 TrainData = Union[Iterable, Callable[[nn.Module, torch.optim.Optimizer], float]]
@@ -93,3 +95,21 @@ def retrain(model: nn.Module, train: TrainData, schedule: Schedule,
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+def retrained_copy(float_model: nn.Module, config: QuantConfig, schedule: Schedule, train: TrainData,
+                   epochs: Optional[int] = None, lr: float = 1e-3,
+                   evaluate: Optional[Callable[[nn.Module], float]] = None, seed: Optional[int] = None,
+                   progress: bool = True) -> Tuple[nn.Module, Dict[str, List]]:
+    """A quantized, retrained copy of `float_model`, which is left unchanged: deep-copy it,
+    `attach(copy, config)`, `retrain` it with `schedule` (train, epochs, lr, evaluate and
+    progress as there), `freeze` it. seed: `torch.manual_seed(seed)` first, so dropout and
+    the like repeat (None leaves torch's generator alone).
+    Returns (the frozen copy in eval mode, retrain's history)."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = copy.deepcopy(float_model)
+    hooks.attach(model, config)
+    history = retrain(model, train, schedule, epochs=epochs, lr=lr, evaluate=evaluate, progress=progress)
+    hooks.freeze(model)
+    return model.eval(), history

@@ -11,8 +11,11 @@ Direct: quantize, no retraining. Conventional: the step is fixed from the float 
 Adaptive: the step is recomputed by QStep every epoch ('epoch'), or only during the
 first epochs then frozen ('first'). Gradual: 6 -> 5 -> 4 -> 3 -> 2 bits with retraining
 at each precision, optionally adaptive as well.
+
+`from_name("gradual", bits=3, epochs=3)` builds one by name (the names in SCHEDULES), as
+`lowbit retrain --schedule` and the study do.
 """
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -140,6 +143,37 @@ class Gradual(Schedule):
 def AdaptiveGradual(bits: Sequence[int] = (6, 5, 4, 3, 2), epochs_per_stage: int = 1) -> Gradual:
     """Gradual quantization with the step recomputed after every epoch."""
     return Gradual(bits, epochs_per_stage, adaptive=True)
+
+
+SCHEDULES = ("direct", "conventional", "adaptive", "gradual", "adaptive-gradual")
+
+
+def gradual_stages(bits: int) -> List[int]:
+    """The precisions a gradual run goes through to reach `bits`: bits+2 -> bits+1 -> bits
+    (at most 8)."""
+    return list(range(min(8, bits + 2), bits - 1, -1))
+
+
+def from_name(name: str, bits: int, epochs: int) -> Tuple[Schedule, int, int]:
+    """(schedule, epochs to train, bit width to attach at) for a name in SCHEDULES at the
+    target `bits`. direct trains 0 epochs; gradual and adaptive-gradual give each stage of
+    `gradual_stages(bits)` an equal share of `epochs` (at least one), so their total can differ."""
+    if name not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {name!r}")
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
+        raise ValueError(f"bits must be an integer in [2, 8], got {bits!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if name == "direct":
+        return Direct(), 0, bits
+    if name == "conventional":
+        return Conventional(), epochs, bits
+    if name == "adaptive":
+        return Adaptive(update="epoch"), epochs, bits
+    stages = gradual_stages(bits)
+    per_stage = max(1, round(epochs / len(stages)))
+    sched = Gradual(stages, per_stage, adaptive=(name == "adaptive-gradual"))
+    return sched, sched.epochs, stages[0]
 
 
 def search_steps(model: nn.Module, score: Callable[[nn.Module], float], factors: int = 9) -> List[float]:

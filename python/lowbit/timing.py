@@ -42,3 +42,23 @@ def paired_times(ours: Callable[[], object], baseline: Callable[[], object],
         t_base.append(t2 - t1)
         ratios.append((t2 - t1) / max(t1 - t0, 1e-12))
     return statistics.median(t_ours), statistics.median(t_base), statistics.median(ratios)
+
+
+def time_against_float(packed, float_model, x: torch.Tensor, images: int, batch_size: int = 64) -> dict:
+    """A packed model against its float original on the same inputs, timed alternately:
+    batch-1 latency over the first `images` rows of x, then one batch of `batch_size` rows.
+    Run it inside `torch_threads_as_lowbit()` so both get the same threads."""
+    singles = [x[i:i + 1] for i in range(min(images, len(x)))]
+    batch = x[:batch_size]
+
+    def one_by_one(m):
+        return lambda: [m(xi) for xi in singles]
+
+    with torch.no_grad():
+        t1, f1, r1 = paired_times(one_by_one(packed), one_by_one(float_model), repeat=3, warmup=1)
+        repeat = max(3, min(30, images // 10))
+        t64, f64, r64 = paired_times(lambda: packed(batch), lambda: float_model(batch), repeat=repeat, warmup=1)
+    n = len(singles)
+    return {"batch1_us": 1e6 * t1 / n, "float_batch1_us": 1e6 * f1 / n, "batch1_speedup": r1,
+            "batch64_ms": 1e3 * t64, "float_batch64_ms": 1e3 * f64, "batch64_speedup": r64,
+            "batch": len(batch), "images": n}

@@ -5,10 +5,7 @@ from typing import List
 
 from torch import nn
 
-from ..models import build_model
-from ..study.entry import is_entry_point, load_entry_point
-from ..study.settings import StudySettings
-from ..study.workload import SHIPPED, StudyData, load_data, load_model
+from ..study import SHIPPED, StudyData, StudySettings, load_data, load_model
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -77,18 +74,6 @@ def add_model_data(parser, model_default="lenet5"):
 
 def trained_model(spec: str, seed: int = 0, progress: bool = True) -> nn.Module:
     return load_model(spec, StudySettings(seed=seed), progress)[1]
-
-
-def architecture(spec: str) -> nn.Module:
-    """An instance of the model's architecture (weights do not matter: a file fills them)."""
-    if is_entry_point(spec):
-        model = load_entry_point(spec, "--model")()
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"--model: {spec}() must return an nn.Module, got {type(model).__name__}")
-        return model
-    if spec.lower() not in SHIPPED:
-        raise ValueError(f"unknown model {spec!r}: use a shipped one ({', '.join(SHIPPED)}) or 'module:function'")
-    return build_model(spec.lower())
 
 
 def data(spec) -> StudyData:

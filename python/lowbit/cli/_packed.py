@@ -1,6 +1,7 @@
 """Loading a packed (.lbq) model file for `infer` and `bench`."""
 from ..serialize import load_quantized, read_metadata
-from ._common import architecture, existing_file
+from ..study import load_architecture
+from ._common import existing_file
 
 
 def load_packed(path: str, model_spec):
@@ -10,4 +11,4 @@ def load_packed(path: str, model_spec):
     spec = model_spec or read_metadata(p).get("model")
     if not spec:
         raise ValueError(f"{path} does not name its model; pass --model (a shipped name or 'module:function')")
-    return load_quantized(p, architecture(spec)).eval(), spec
+    return load_quantized(p, load_architecture(spec)).eval(), spec

@@ -1,7 +1,6 @@
 """lowbit bench: time a packed model file against float in the same process."""
 from .. import inference
-from ..study.packed_inference import time_against_float
-from ..timing import torch_threads_as_lowbit
+from ..timing import time_against_float, torch_threads_as_lowbit
 from ._common import data, positive, take
 from ._packed import load_packed
 

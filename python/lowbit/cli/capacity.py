@@ -6,7 +6,8 @@ from pathlib import Path
 
 from .. import capacity as cap
 from ..files import write_json_atomically
-from ._common import MODEL_HELP, architecture, existing_file, positive
+from ..study import load_architecture
+from ._common import MODEL_HELP, existing_file, positive
 
 NAME = "capacity"
 HELP = "memorization capacity of an FCDNN (measure) and the weight bits a model needs (advise)"
@@ -171,7 +172,7 @@ def _evidence(path):
 
 
 def advise(args) -> int:
-    model = architecture(args.model)
+    model = load_architecture(args.model)
     evidence = _evidence(args.evidence)
     try:
         advice = cap.advise_bits(model, args.n_samples, _classes(model, args.classes), evidence=evidence)

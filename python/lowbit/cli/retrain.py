@@ -1,17 +1,12 @@
 """lowbit retrain: quantization-aware retraining with one of paper 002's schedules."""
-import copy
-
-import torch
-
-from .. import hooks
-from ..config import QuantConfig
-from ..models import accuracy
+from .. import schedules
 from ..analysis import model_sizes
-from ..retrain import retrain
+from ..config import QuantConfig
+from ..data import ShuffledBatches
+from ..models import accuracy
+from ..retrain import retrained_copy
 from ..serialize import save_quantized
-from ..study.retraining import make_schedule
-from ..study.settings import PTQ_SCHEMES, SCHEDULES
-from ..study.workload import ShuffledBatches
+from ..study import PTQ_SCHEMES
 from ._common import add_model_data, data, one_bits, output_file, positive, take, trained_model
 
 NAME = "retrain"
@@ -29,7 +24,7 @@ EPILOG = """examples:
 def add_arguments(p):
     add_model_data(p)
     p.add_argument("--bits", type=one_bits, default=4, help="target bit width in [2, 8] (default 4)")
-    p.add_argument("--schedule", default="adaptive", choices=SCHEDULES,
+    p.add_argument("--schedule", default="adaptive", choices=schedules.SCHEDULES,
                    help="direct: no retraining; gradual: bits+2 -> bits+1 -> bits (default adaptive)")
     p.add_argument("--scheme", default="symmetric", choices=PTQ_SCHEMES, help="quantizer (default symmetric, L2 step)")
     p.add_argument("--epochs", type=positive, default=2, help="epochs (gradual shares them over its stages)")
@@ -54,13 +49,11 @@ def run(args) -> int:
         x, y = take(d.test, args.eval_size + args.val_size, "--eval-size + --val-size")
         xv, yv = x[args.eval_size:], y[args.eval_size:]
     float_model = trained_model(args.model, args.seed)
-    torch.manual_seed(args.seed)
-    model = copy.deepcopy(float_model)
-    sched, epochs, first = make_schedule(args.schedule, args.bits, args.epochs)
-    hooks.attach(model, QuantConfig(bits=first, scheme=args.scheme, granularity="channel", quantize_output=True))
-    history = retrain(model, ShuffledBatches(*train, batch_size=128, seed=args.seed), sched, epochs=epochs,
-                      lr=args.lr, evaluate=lambda m: accuracy(m, xv, yv))
-    hooks.freeze(model)
+    sched, epochs, first = schedules.from_name(args.schedule, args.bits, args.epochs)
+    config = QuantConfig(bits=first, scheme=args.scheme, granularity="channel", quantize_output=True)
+    batches = ShuffledBatches(*train, batch_size=128, seed=args.seed)
+    model, history = retrained_copy(float_model, config, sched, batches, epochs=epochs, lr=args.lr,
+                                    evaluate=lambda m: accuracy(m, xv, yv), seed=args.seed)
     base, acc = accuracy(float_model, xe, ye), accuracy(model, xe, ye)
     sizes = model_sizes(model, float_model=float_model)
     print(f"{args.model}: float32 {base:.2f} %; {args.bits}-bit {args.scheme}, {sched!r}, {epochs} epochs: "

@@ -1,9 +1,7 @@
 """lowbit study: the main job."""
 import shlex
 
-from ..study import DEFAULT_MODELS, SCHEDULES, StudySettings, run_study
-from ..study.run import study_models
-from ..study.settings import PTQ_SCHEMES, SKIPPABLE
+from ..study import DEFAULT_MODELS, PTQ_SCHEMES, SCHEDULES, SKIPPABLE, StudySettings, run_study, study_models
 from ._common import DATA_HELP, MODEL_HELP, bits_list, names, positive
 
 NAME = "study"

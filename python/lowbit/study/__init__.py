@@ -10,10 +10,13 @@ simulated annealing, converts the best result to packed bit-shift / LUT inferenc
 times it against float, then writes a report folder (HTML, CSV, Markdown, PNG and the
 packed model). Finished steps are cached in the folder, so an interrupted run resumes.
 """
-from .entry import load_entry_point
-from .run import DEFAULT_MODELS, STEPS, run_study
-from .settings import SCHEDULES, StudySettings
-from .workload import StudyData, Workload, fashion_mnist, load_data, load_model
+from ..entry import load_entry_point
+from .run import DEFAULT_MODELS, STEPS, run_study, study_models
+from .settings import PTQ_SCHEMES, SCHEDULES, SKIPPABLE, StudySettings
+from .workload import (SHIPPED, StudyData, Workload, fashion_mnist, load_architecture, load_data,
+                       load_model)
 
+# The command line (lowbit.cli) imports only these, never the study's modules.
 __all__ = ["run_study", "StudySettings", "StudyData", "Workload", "STEPS", "SCHEDULES", "DEFAULT_MODELS",
-           "load_entry_point", "load_data", "load_model", "fashion_mnist"]
+           "load_entry_point", "load_data", "load_model", "fashion_mnist", "load_architecture", "SHIPPED",
+           "PTQ_SCHEMES", "SKIPPABLE", "study_models"]

@@ -6,40 +6,20 @@ model, timed alternately in this process with the same thread count.
 When the chosen result is not power of two, the best power-of-two result is converted
 too, so the report always shows the shift kernels next to the LUT ones.
 """
-import torch
-from ..progress import progress_bar
-
 from .. import inference, schemes
 from ..coverage import coverage
-from ..timing import paired_times, torch_threads_as_lowbit
+from ..progress import progress_bar
+from ..timing import time_against_float, torch_threads_as_lowbit
 from .context import StepContext, choose_best
 
 NAME = "inference"
 TITLE = "packed inference"
-BATCH = 64
 # The scheme the bit-shift kernels serve: shown beside a chosen model of any other scheme.
 SHIFT_SCHEME = next(n for n, s in schemes.SCHEMES.items() if s.kernels[0] == "shift")
 
 
 def settings_of(s) -> dict:
     return {"timing_images": s.timing_images, "max_drop": s.max_drop}
-
-
-def time_against_float(packed, float_model, x: torch.Tensor, images: int) -> dict:
-    singles = [x[i:i + 1] for i in range(min(images, len(x)))]
-    batch = x[:BATCH]
-
-    def one_by_one(m):
-        return lambda: [m(xi) for xi in singles]
-
-    with torch.no_grad():
-        t1, f1, r1 = paired_times(one_by_one(packed), one_by_one(float_model), repeat=3, warmup=1)
-        repeat = max(3, min(30, images // 10))
-        t64, f64, r64 = paired_times(lambda: packed(batch), lambda: float_model(batch), repeat=repeat, warmup=1)
-    n = len(singles)
-    return {"batch1_us": 1e6 * t1 / n, "float_batch1_us": 1e6 * f1 / n, "batch1_speedup": r1,
-            "batch64_ms": 1e3 * t64, "float_batch64_ms": 1e3 * f64, "batch64_speedup": r64,
-            "batch": len(batch), "images": n}
 
 
 def run(ctx: StepContext) -> dict:

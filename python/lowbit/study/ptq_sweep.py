@@ -1,8 +1,7 @@
 """Step 2: data-free post-training quantization (paper 004) of every layer, per output
 channel, for each scheme over the bit widths; no data but the evaluation."""
-from ..progress import progress_bar
-
 from .. import schemes
+from ..progress import progress_bar
 from ..ptq import ptq
 from .context import StepContext
 

@@ -4,8 +4,8 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
 from .. import schemes
+from ..schedules import SCHEDULES
 
-SCHEDULES = ("direct", "conventional", "adaptive", "gradual", "adaptive-gradual")
 # The schemes whose parameters lowbit computes from the weights; the sweep's default order
 # is the report's column order.
 PTQ_SCHEMES = tuple(sorted(schemes.CALIBRATED, key=("asymmetric", "symmetric", "pow2").index))

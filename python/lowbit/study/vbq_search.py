@@ -3,9 +3,8 @@ Eq. 2's (a, b), with top-1 accuracy on calibration images from the training spli
 fitness; 2^b codebook values per layer at b bits."""
 import time
 
-from ..progress import progress_bar
-
 from .. import vbq
+from ..progress import progress_bar
 from .context import StepContext
 
 NAME = "vbq"

@@ -10,14 +10,14 @@ two: the first `val_size` examples to choose, the next `eval_size` to report) an
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
 from .. import models as _models
-from ..data import FASHION_MNIST_CLASSES, load_fashion_mnist
-from .entry import is_entry_point, load_entry_point
+from ..data import FASHION_MNIST_CLASSES, ShuffledBatches, load_fashion_mnist
+from ..entry import is_entry_point, load_entry_point
 from .settings import StudySettings
 
 Split = Tuple[torch.Tensor, torch.Tensor]
@@ -92,13 +92,8 @@ def _label(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.split(":")[-1]) or "model"
 
 
-def load_model(spec: Union[str, nn.Module], settings: StudySettings, progress: bool = True) -> Tuple[str, nn.Module]:
-    """(label, trained float model in eval mode) for a shipped name or an entry point."""
-    if isinstance(spec, nn.Module):
-        return type(spec).__name__.lower(), spec.eval()
-    if not isinstance(spec, str):
-        raise TypeError(f"model must be a shipped name ({', '.join(SHIPPED)}), 'module:function' or "
-                        f"an nn.Module, got {type(spec).__name__}")
+def _model_from_spec(spec: str, shipped: Callable[[str], nn.Module], returning: str) -> nn.Module:
+    """A user's entry point's model (its errors wrapped into one line), or shipped(name)."""
     if is_entry_point(spec):
         func = load_entry_point(spec, "--model")
         try:
@@ -107,13 +102,38 @@ def load_model(spec: Union[str, nn.Module], settings: StudySettings, progress: b
             raise ValueError(f"--model: {spec}() failed: {type(exc).__name__}: {exc}") from exc
         if not isinstance(model, nn.Module):
             raise TypeError(f"--model: {spec}() must return an nn.Module, got {type(model).__name__}")
-        return _label(spec), model.eval()
+        return model
     if spec.lower() not in SHIPPED:
         raise ValueError(f"unknown model {spec!r}: use a shipped one ({', '.join(SHIPPED)}) or "
-                         "'module:function' returning a trained nn.Module")
-    model = _models.pretrained(spec.lower(), epochs=settings.float_epochs,
-                               train_size=settings.float_train_size, seed=settings.seed, progress=progress)
+                         f"'module:function'{returning}")
+    return shipped(spec.lower())
+
+
+def load_model(spec: Union[str, nn.Module], settings: StudySettings, progress: bool = True) -> Tuple[str, nn.Module]:
+    """(label, trained float model in eval mode) for a shipped name or an entry point."""
+    if isinstance(spec, nn.Module):
+        return type(spec).__name__.lower(), spec.eval()
+    if not isinstance(spec, str):
+        raise TypeError(f"model must be a shipped name ({', '.join(SHIPPED)}), 'module:function' or "
+                        f"an nn.Module, got {type(spec).__name__}")
+
+    def trained(name: str) -> nn.Module:
+        return _models.pretrained(name, epochs=settings.float_epochs, train_size=settings.float_train_size,
+                                  seed=settings.seed, progress=progress)
+
+    model = _model_from_spec(spec, trained, " returning a trained nn.Module")
+    if is_entry_point(spec):
+        return _label(spec), model.eval()
     return spec.lower(), model
+
+
+def load_architecture(spec: str) -> nn.Module:
+    """An instance of the model's architecture, for a file's weights to fill: a shipped
+    name's model untrained (no training), or what a user's entry point returns."""
+    if not isinstance(spec, str):
+        raise TypeError(f"model must be a shipped name ({', '.join(SHIPPED)}) or 'module:function', "
+                        f"got {type(spec).__name__}")
+    return _model_from_spec(spec, _models.build_model, "")
 
 
 def _take(split: Split, start: int, size: int, what: str, option: str) -> Split:
@@ -164,22 +184,5 @@ class Workload:
     def scores(self, model: nn.Module) -> dict:
         return {"val_accuracy": self.accuracy(model, "val"), "test_accuracy": self.accuracy(model, "eval")}
 
-    def batches(self, batch_size: int, seed: int) -> "ShuffledBatches":
+    def batches(self, batch_size: int, seed: int) -> ShuffledBatches:
         return ShuffledBatches(*self.train, batch_size=batch_size, seed=seed)
-
-
-class ShuffledBatches:
-    """(x, y) batches in a new seeded order every time it is iterated (one epoch)."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int):
-        self.x, self.y, self.batch_size = x, y, batch_size
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __iter__(self):
-        order = torch.randperm(len(self.y), generator=self.generator)
-        for i in range(0, len(order), self.batch_size):
-            idx = order[i:i + self.batch_size]
-            yield self.x[idx], self.y[idx]
-
-    def __len__(self) -> int:
-        return (len(self.y) + self.batch_size - 1) // self.batch_size

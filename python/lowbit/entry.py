@@ -1,4 +1,5 @@
-"""User code as `module:function` (or `path/to/file.py:function`) entry points."""
+"""User code named by `module:function` (or `path/to/file.py:function`) entry points
+(the study and the command line load models and data this way)."""
 import importlib
 import importlib.util
 import os
