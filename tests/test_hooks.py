@@ -123,8 +123,52 @@ def test_state_dict_deepcopy_and_torch_save_round_trips():
     buf = io.BytesIO()
     torch.save(model, buf)
     buf.seek(0)
-    loaded = torch.load(buf)
+    # weights_only=False on purpose: this unpickles a whole hooked module (its class, hooks
+    # and lowbit state), which only the full unpickler can rebuild. Since torch 2.6 the
+    # default is weights_only=True; state_dicts load that way (next test).
+    loaded = torch.load(buf, weights_only=False)
     assert torch.equal(loaded(x), out)
+
+
+def _safe_round_trip(state):
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)
+
+
+@pytest.mark.parametrize("scheme", ["symmetric", "asymmetric"])
+def test_hooked_and_frozen_state_dicts_load_with_weights_only(scheme):
+    """attach's <name>_float parameters and <name>_q0 / _q1 buffers, and the state_dict of a
+    frozen or ptq model, are plain tensors: torch.load(weights_only=True) reads them. The
+    QParams that freeze / ptq record are a module attribute, not state_dict entries."""
+    cfg = lb.QuantConfig(bits=3, scheme=scheme, granularity="channel")
+    model = Tiny()
+    lb.attach(model, cfg)
+    x = _x()
+    out = model(x)
+    state = model.state_dict()
+    assert "fc.weight_float" in state and "fc.weight_q0" in state
+    assert ("fc.weight_q1" in state) == (scheme == "asymmetric")
+    loaded = _safe_round_trip(state)
+    assert all(isinstance(v, torch.Tensor) for v in loaded.values())
+    fresh = Tiny()
+    lb.attach(fresh, cfg)
+    fresh.load_state_dict(loaded)
+    assert torch.equal(fresh(x), out)
+
+    lb.freeze(model)
+    frozen = model.state_dict()
+    assert lb.recorded_qparams(model) and not any("qparams" in k for k in frozen)
+    plain = Tiny()
+    plain.load_state_dict(_safe_round_trip(frozen))  # strict: the keys of a float Tiny
+    torch.testing.assert_close(plain(x), model(x), rtol=0, atol=0)
+
+    q = lb.ptq(Tiny(), scheme, 3)
+    assert lb.recorded_qparams(q)
+    plain.load_state_dict(_safe_round_trip(q.state_dict()))
+    for name, tensor in q.state_dict().items():
+        assert torch.equal(plain.state_dict()[name], tensor), name
 
 
 def test_update_steps_and_history():

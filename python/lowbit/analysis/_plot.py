@@ -6,16 +6,9 @@ from pathlib import Path
 from typing import Union
 
 from ..files import write_bytes_atomically
+from ..optional import pyplot
 
 PathLike = Union[str, os.PathLike]
-
-
-def pyplot():
-    """matplotlib.pyplot on the Agg backend."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def save_png(fig, png: PathLike, dpi: int = 110) -> Path:

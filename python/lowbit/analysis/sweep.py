@@ -5,6 +5,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from torch import nn
 
+from ..progress import progress_bar
 from ..ptq import ptq
 from ._plot import PathLike, pyplot, save_png
 from .sizes import ModelSizes, model_sizes
@@ -34,12 +35,11 @@ def accuracy_size_table(model: nn.Module, evaluate: Callable[[nn.Module], float]
     """Quantize `model` with `lowbit.ptq(model, scheme, b, **ptq_kwargs)` for every scheme
     and bit width, and measure `evaluate(quantized)` and the real sizes. The first row is
     the float model. png: also draw accuracy and size against bits."""
-    from tqdm.auto import tqdm
     if not callable(evaluate):
         raise TypeError(f"evaluate must be a function model -> accuracy, got {type(evaluate).__name__}")
     rows = [SweepRow(FLOAT, 32, float(evaluate(model)), model_sizes(model))]
     settings = [(s, b) for s in schemes for b in bits]
-    for scheme, b in tqdm(settings, desc="ptq sweep", disable=not progress):
+    for scheme, b in progress_bar(settings, desc="ptq sweep", disable=not progress):
         q = ptq(model, scheme, b, **ptq_kwargs)
         rows.append(SweepRow(scheme, b, float(evaluate(q)), model_sizes(q, float_model=model)))
     if png is not None:

@@ -15,6 +15,7 @@ from torch import nn
 
 from .. import hooks
 from ..config import QuantConfig
+from ..optional import tqdm
 from ..retrain import retrain
 from ..schedules import Gradual
 from .information import mutual_information
@@ -70,7 +71,6 @@ def quantize_under_capacity(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     score = lambda m: memorization_accuracy(m, x, y)  # noqa: E731
     steps = bits
     if progress:
-        from tqdm.auto import tqdm
         steps = tqdm(bits, desc=f"quantizing N={n}", leave=False)
     for b in steps:
         hooks.set_bits(model, b)

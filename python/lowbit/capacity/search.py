@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..models._checks import positive_int
+from ..optional import require
 from .information import mutual_information
 from .training import DEFAULT_HPARAMS, PAPER_SPACE
 
@@ -202,7 +203,8 @@ def capacity_search(accuracy: Optional[Callable[[int, Dict], float]] = None, n_s
 
 
 def _bayesian(s: _Search, space: Dict, base: Dict, trials: int, seed: int, cap: int, batch: int) -> None:
-    import optuna
+    optuna = require("optuna", "python3-optuna", "optuna", "the Bayesian (TPE) step of capacity_search",
+                     "or pass trials=0")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     best = s.best()
     n_lo, n_hi = max(best["n"] // 2, 1), min(best["n"] * 2, cap)

@@ -13,6 +13,7 @@ import os
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 from ..models._checks import positive_int
+from ..optional import require, tqdm
 from .store import ResultStore, job_key
 
 
@@ -37,6 +38,11 @@ def _restore_environ(saved: dict) -> None:
 
 def _fn_name(fn: Callable) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def _distributed():
+    """dask.distributed, imported when a sweep first runs a job."""
+    return require("distributed", "python3-distributed", "distributed", "capacity sweeps (dask)")
 
 
 class Sweep:
@@ -65,7 +71,8 @@ class Sweep:
 
     def _start(self):
         if self._client is None:
-            from distributed import Client, LocalCluster
+            distributed = _distributed()
+            Client, LocalCluster = distributed.Client, distributed.LocalCluster
             if self.scheduler is None:
                 saved = dict(os.environ)
                 try:
@@ -94,13 +101,12 @@ class Sweep:
         return [self.store.get(k) for k in keys]
 
     def _run(self, fn: Callable, todo: dict, desc: str) -> None:
-        from distributed import as_completed
+        as_completed = _distributed().as_completed
         client = self._start()
         futures = {client.submit(_with_threads, fn, job, self.threads, pure=False): k
                    for k, job in todo.items()}
         bar = None
         if self.progress:
-            from tqdm.auto import tqdm
             bar = tqdm(total=len(futures), desc=desc, leave=False)
         try:
             for future in as_completed(futures):

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models._checks import positive_int
+from ..optional import tqdm
 
 # Paper 001's tuning ranges (section 4.1): learning rate on a log scale, decay factor and
 # momentum on linear scales. Batch size is fixed by the caller.
@@ -90,7 +91,6 @@ def train_memorization(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: f
     best, stale, cuts, loss, epoch = math.inf, 0, 0, math.nan, 0
     bar = None
     if progress:
-        from tqdm.auto import tqdm
         bar = tqdm(total=max_epochs, desc=f"memorizing N={len(y)}", leave=False)
     try:
         for epoch in range(1, max_epochs + 1):

@@ -4,13 +4,16 @@ PTQ, VBQ search, inference conversion and `lowbit study` all start from a traine
 model; `pretrained("lenet5")` trains it the first time (a minute or two on 2 cores) and
 loads it from the cache afterwards. Inputs are standardized images:
 `lowbit.data.load_fashion_mnist(split, normalize=True)`.
+
+A cache file holds the state_dict, not a pickled module, and loads with
+`torch.load(path, weights_only=True)`; a file that is not one raises a ValueError naming it.
 """
 import hashlib
 import io
 import json
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +21,7 @@ from torch import nn
 
 from ..data.fashion_mnist import load_fashion_mnist
 from ..files import write_bytes_atomically
+from ..progress import progress_bar
 from . import MODELS
 
 CACHE_ENV = "LOWBIT_CACHE"
@@ -48,13 +52,12 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float,
                      batch_size: int = 128, seed: int = 0, progress: bool = True) -> nn.Module:
     """SGD with Nesterov momentum and a cosine learning-rate decay; seeded batch order."""
-    from tqdm.auto import tqdm
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     steps = epochs * ((len(y) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     g = torch.Generator().manual_seed(seed)
     model.train()
-    for _ in tqdm(range(epochs), desc=f"training {type(model).__name__}", disable=not progress):
+    for _ in progress_bar(range(epochs), desc=f"training {type(model).__name__}", disable=not progress):
         order = torch.randperm(len(y), generator=g)
         for i in range(0, len(y), batch_size):
             idx = order[i:i + batch_size]
@@ -66,10 +69,41 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs:
     return model
 
 
+# What a cache file holds. Only tensors, strings and dicts, so that it loads with
+# torch.load(weights_only=True) on every torch lowbit supports (torch 1.13's safe
+# unpickler reads no Python floats: the recipe and accuracy travel as a JSON string).
+_FORMAT = "lowbit.pretrained/2"
+
+
 def _write_atomically(obj, path: Path) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     write_bytes_atomically(path, buf.getvalue())
+
+
+def _load_cached(path: Path) -> Tuple[dict, float]:
+    """(state_dict, test accuracy) of a cache file written by `pretrained`."""
+    def not_one(why: str) -> ValueError:
+        return ValueError(f"{path} is not a lowbit pretrained-model cache file: {why}. It should hold "
+                          f"a dict with format {_FORMAT!r}, a state_dict of tensors and a JSON 'meta' "
+                          f"with the test accuracy. Delete it to train the model again, or pass "
+                          f"another cache= / ${CACHE_ENV}")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # the unpickling error differs across torch versions; chained below
+        raise not_one(f"torch.load(weights_only=True) cannot read it ({type(err).__name__})") from err
+    if not isinstance(saved, dict):
+        raise not_one(f"it holds a {type(saved).__name__}")
+    if saved.get("format") != _FORMAT:
+        raise not_one(f"its format is {saved.get('format')!r}")
+    state = saved.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise not_one("its 'state_dict' is not a dict of tensors")
+    try:
+        acc = float(json.loads(saved["meta"])["test_accuracy"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise not_one(f"its 'meta' has no test_accuracy ({type(err).__name__}: {err})") from err
+    return state, acc
 
 
 def pretrained(name: str = "lenet5", *, epochs: Optional[int] = None, seed: int = 0,
@@ -92,23 +126,22 @@ def pretrained(name: str = "lenet5", *, epochs: Optional[int] = None, seed: int 
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     recipe = {"name": key, "epochs": epochs, "seed": seed, "train_size": train_size,
-              "lr": _LR[key], "model": model_kwargs}
+              "lr": _LR[key], "model": model_kwargs, "format": _FORMAT}
     digest = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
     path = cache_dir(cache) / f"{key}-fmnist-{digest}.pt"
 
     torch.manual_seed(seed)
     model = MODELS[key](**model_kwargs)
     if path.exists():
-        saved = torch.load(path, map_location="cpu")
-        model.load_state_dict(saved["state_dict"])
-        acc = saved["test_accuracy"]
+        state, acc = _load_cached(path)
+        model.load_state_dict(state)
     else:
         x, y = load_fashion_mnist("train", limit=train_size, normalize=True)
         train_classifier(model, x, y, epochs, _LR[key], seed=seed, progress=progress)
         xt, yt = load_fashion_mnist("test", normalize=True)
         acc = accuracy(model, xt, yt)
-        _write_atomically({"recipe": recipe, "state_dict": model.state_dict(),
-                           "test_accuracy": acc}, path)
+        _write_atomically({"format": _FORMAT, "state_dict": model.state_dict(),
+                           "meta": json.dumps({"recipe": recipe, "test_accuracy": acc})}, path)
     model.eval()
     model.lowbit_test_accuracy = acc
     return model

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.text import TextCorpus, _logits_and_state, bits_per_character
+from ..progress import progress_bar
 from ._checks import positive_int, probability
 
 _ID_DTYPES = (torch.int64, torch.int32)  # what nn.Embedding accepts
@@ -224,7 +225,6 @@ def train_char_model(model: nn.Module, corpus: TextCorpus, *, epochs: int = 1,
     "valid_bpc" (bits per character on the valid split after each epoch, if `valid`).
     The model is left in eval mode.
     """
-    from tqdm.auto import tqdm
     positive_int("epochs", epochs)
     if steps is not None:
         positive_int("steps", steps)
@@ -258,7 +258,8 @@ def train_char_model(model: nn.Module, corpus: TextCorpus, *, epochs: int = 1,
     fork = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork):
         torch.manual_seed(seed)
-        bar = tqdm(total=total, desc=f"training {type(model).__name__}", disable=not progress)
+        # None when progress is off (a bar with only a total has no iterable to hand back)
+        bar = progress_bar(total=total, desc=f"training {type(model).__name__}", disable=not progress)
         epoch = 0
         while len(losses) < total and (steps is not None or epoch < epochs):
             model.train()
@@ -275,14 +276,17 @@ def train_char_model(model: nn.Module, corpus: TextCorpus, *, epochs: int = 1,
                 opt.step()
                 sched.step()
                 losses.append(float(loss))
-                bar.update(1)
+                if bar is not None:
+                    bar.update(1)
                 if len(losses) >= total:
                     break
             epoch += 1
             if valid:
                 history["valid_bpc"].append(
                     bits_per_character(model, corpus, "valid", eval_batch, seq_len))
-                bar.set_postfix(valid_bpc=f"{history['valid_bpc'][-1]:.3f}")
-        bar.close()
+                if bar is not None:
+                    bar.set_postfix(valid_bpc=f"{history['valid_bpc'][-1]:.3f}")
+        if bar is not None:
+            bar.close()
     model.eval()
     return history

@@ -1,12 +1,13 @@
 """tqdm progress for the native loops (called back once per generation / iteration)."""
 from typing import Callable, Optional
 
+from ..optional import tqdm
+
 
 def progress_callback(enabled: bool, total: int, desc: str) -> "tuple[Optional[Callable], Callable]":
     """(callback for the C++ loop or None, close())."""
     if not enabled:
         return None, lambda: None
-    from tqdm.auto import tqdm
     bar = tqdm(total=total, desc=desc, leave=False)
 
     def step(i, best, current):
