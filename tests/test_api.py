@@ -1,4 +1,4 @@
-"""The public API: calibrate / quantize / PackedTensor, granularity, the README example."""
+"""The public API: calibrate / quantize / PackedTensor, granularity, the README and guide examples."""
 import re
 from pathlib import Path
 
@@ -11,15 +11,45 @@ from lowbit import reference as R
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("section", ["## Quickstart", "## Retraining from your own training loop",
-                                     "## Post-training quantization and analysis (paper 004)",
-                                     "## Packed inference (paper 004, section IV.d)",
-                                     "## Variable bin-size quantization (paper 003)",
-                                     "## Memorization capacity (papers 000 and 001)"])
-def test_readme_examples_run(section):
+# The examples of the user guide pages that exercise this API (tests/test_docs.py runs every
+# block of every page as well).
+EXAMPLES = [
+    ("docs/guide/quantizers.md", "## Quantizing a tensor"),
+    ("docs/guide/retraining.md", "## Retraining from your own training loop"),
+    ("docs/guide/ptq.md", "## PTQ, a packed file and the analysis"),
+    ("docs/guide/inference.md", "## Convert and fuse"),
+    ("docs/guide/vbq.md", "## A layer, then a model"),
+    ("docs/guide/capacity.md", "## Measure, quantize, advise"),
+]
+
+
+def section_block(path: str, section: str) -> str:
+    """The first ```python block under the heading `section` of a Markdown file, before the
+    next heading of the same level."""
+    text = (ROOT / path).read_text()
+    start = text.find(section + "\n")
+    assert start >= 0, f"{path}: no heading {section!r}"
+    level = section.split(" ", 1)[0]
+    end = text.find("\n" + level + " ", start + len(section))
+    body = text[start:end if end >= 0 else len(text)]
+    m = re.search(r"^```python\n(.*?)^```", body, re.S | re.M)
+    assert m, f"{path}: no ```python block under {section!r}"
+    return m.group(1)
+
+
+def test_readme_examples_run():
+    """Every ```python block of the README, in order, in one namespace; the quickstart is one."""
     text = (ROOT / "README.md").read_text()
-    block = re.search(re.escape(section) + r"\s+```python\n(.*?)```", text, re.S).group(1)
-    exec(compile(block, "README.md", "exec"), {})
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+    assert section_block("README.md", "## Quickstart") in blocks
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+
+
+@pytest.mark.parametrize("path,section", EXAMPLES, ids=[f"{p}:{s[3:]}" for p, s in EXAMPLES])
+def test_guide_examples_run(path, section):
+    exec(compile(section_block(path, section), path, "exec"), {})
 
 
 @pytest.mark.parametrize("scheme", ["symmetric", "asymmetric", "pow2"])

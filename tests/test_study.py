@@ -252,8 +252,8 @@ def test_study_data_checks_its_splits():
         lb.study.StudyData(train=x, test=(x, y))
 
 
-def test_readme_study_example_runs():
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = "## `lowbit study`: how few bits, and with which method?"
+def test_docs_study_example_runs():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "study.md").read_text()
+    section = "## Your own model and data"
     block = re.search(re.escape(section) + r".*?```python\n(.*?)```", text, re.S).group(1)
-    exec(compile(block, "README.md", "exec"), {})
+    exec(compile(block, "docs/guide/study.md", "exec"), {})
