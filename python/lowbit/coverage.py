@@ -64,8 +64,8 @@ class Coverage:
     def _cells(self) -> List[List[str]]:
         out = []
         for r in self.rows:
-            quant = (f"{r.scheme} {r.bits}b {r.granularity}" + (f"({r.groups})" if r.granularity == "group" else "")
-                     if r.quantized else "float")
+            groups = f"({r.groups})" if r.granularity == "group" else ""
+            quant = f"{r.scheme} {r.bits}b {r.granularity}{groups}" if r.quantized else "float"
             after = r.kernel or ""
             out.append([r.name, r.kind, str(r.numel), quant, after, r.reason or ""])
         return out

@@ -17,8 +17,8 @@ from .config import (PURPOSE_DEFAULTS, LayerConfig, QuantConfig, check_layer_fie
 from .layers import KINDS, PURPOSES, Slot, layers_of, output_layer, owner_and_param, present_slots
 from .quant import QParams, calibrate, codebook as make_codebook, num_groups
 
-SHADOW = "_float"
-PURPOSE_WORDS = {"retrain": "retraining", "ptq": "post-training quantization", "vbq": "VBQ"}   # attach keeps the float weight `w` as the parameter `w_float`
+SHADOW = "_float"   # attach keeps the float weight `w` as the parameter `w_float`
+PURPOSE_WORDS = {"retrain": "retraining", "ptq": "post-training quantization", "vbq": "VBQ"}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ def run(ctx: StepContext) -> dict:
     rows = []
     for scheme, bits in progress_bar(grid, desc=f"{ctx.workload.label}: PTQ sweep", disable=not ctx.progress):
         q = ptq(ctx.float_model, scheme, bits)
-        rows.append(ctx.measure(q, method="ptq", variant=scheme, label=f"PTQ {schemes.get(scheme).label}", scheme=scheme,
+        label = f"PTQ {schemes.get(scheme).label}"
+        rows.append(ctx.measure(q, method="ptq", variant=scheme, label=label, scheme=scheme,
                                 bits=bits))
     return {"rows": rows}
