@@ -33,3 +33,22 @@ def isa(request):
     lowbit.set_kernel_isa(request.param)
     yield request.param
     lowbit.set_kernel_isa("auto")
+
+
+TEST_DEVICE_VAR = "LOWBIT_TEST_DEVICE"
+
+
+@pytest.fixture
+def test_device():
+    """The device the hook and training tests run on: $LOWBIT_TEST_DEVICE ("cpu" by
+    default, "cuda" or "cuda:N" on a GPU machine), as a torch.device. Off the CPU the ops
+    run lowbit's registered pure-PyTorch references. A device this machine lacks skips the
+    test with the reason; a malformed value is a usage error, not a skip."""
+    from lowbit.devices import DeviceUnavailableError, check_device
+    name = os.environ.get(TEST_DEVICE_VAR, "cpu") or "cpu"
+    try:
+        return check_device(name, TEST_DEVICE_VAR, allow_meta=False)
+    except DeviceUnavailableError as exc:
+        pytest.skip(f"{TEST_DEVICE_VAR}={name}: {exc}")
+    except (ValueError, TypeError) as exc:
+        raise pytest.UsageError(str(exc)) from None

@@ -72,6 +72,42 @@ def test_user_mistakes_are_one_line(capsys, argv, fragments):
     one_line_error(capsys, argv, *fragments)
 
 
+DEVICE_COMMANDS = [["retrain"], ["vbq"], ["study", "--out", "never"], ["capacity", "measure", "--out", "never"]]
+
+
+@pytest.mark.parametrize("command", DEVICE_COMMANDS, ids=lambda c: c[0])
+def test_device_mistakes_are_one_line_before_any_work(tmp_path, capsys, monkeypatch, command):
+    """--device is checked first: no model is trained, no folder is made."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(lb.models, "pretrained", lambda *a, **k: pytest.fail("trained before the check"))
+    one_line_error(capsys, command + ["--device", "cuda"],
+                   "error: cuda requested but torch.cuda.is_available() is False")
+    one_line_error(capsys, command + ["--device", "cuda:1"], "cuda requested but")
+    one_line_error(capsys, command + ["--device", "tpu"], "--device", "cpu, cuda or cuda:N", "'tpu'")
+    one_line_error(capsys, command + ["--device", "meta"], "cpu, cuda or cuda:N", "'meta'")
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_on_this_cuda_less_machine_from_a_fresh_process(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lowbit", "retrain", "--device", "cuda"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "lowbit retrain: error: cuda requested but torch.cuda.is_available() is False"
+
+
+def test_every_long_job_takes_device():
+    parser = build_parser()
+    for command in DEVICE_COMMANDS:
+        args = parser.parse_args(command)
+        assert args.device in ("cpu", None), command     # study: None, the preset's "cpu"
+        assert parser.parse_args(command + ["--device", "cuda:1"]).device == "cuda:1"
+    from lowbit.cli.study import settings_from
+    assert settings_from(parser.parse_args(["study"])).device == "cpu"
+    assert settings_from(parser.parse_args(["study", "--quick", "--device", "cpu"])).device == "cpu"
+
+
 def test_bad_files_and_entry_points_are_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "junk.lbq").write_bytes(b"not a model")
@@ -124,7 +160,7 @@ def test_ptq_retrain_vbq_infer_bench_on_small_settings(tmp_path, capsys, tiny_le
 
     r2 = tmp_path / "r2.lbq"
     assert main(["retrain", "--bits", "2", "--schedule", "adaptive", "--epochs", "1", "--train-size", "300",
-                 "--val-size", "100", "--eval-size", "200", "--out", str(r2)]) == 0
+                 "--val-size", "100", "--eval-size", "200", "--out", str(r2), "--device", "cpu"]) == 0
     assert "2-bit symmetric" in capsys.readouterr().out
     model = lb.load_quantized(r2, lb.models.LeNet5())
     assert {qp.bits for qp in lb.recorded_qparams(model).values()} == {2}
@@ -132,7 +168,7 @@ def test_ptq_retrain_vbq_infer_bench_on_small_settings(tmp_path, capsys, tiny_le
     for search in ("sa", "ga"):
         v = tmp_path / f"vbq-{search}.lbq"
         assert main(["vbq", "--bits", "2", "--search", search, "--iterations", "1", "--population", "4",
-                     "--calib-size", "50", "--eval-size", "200", "--out", str(v)]) == 0
+                     "--calib-size", "50", "--eval-size", "200", "--out", str(v), "--device", "cpu"]) == 0
         assert "Lloyd-Max" in capsys.readouterr().out
         qps = lb.recorded_qparams(lb.load_quantized(v, lb.models.LeNet5()))
         assert {qp.scheme for qp in qps.values()} == {"codebook"} and len(qps) == 5
@@ -187,7 +223,7 @@ def test_capacity_measure_tiny_budget_then_resumes(tmp_path, capsys):
     environ = dict(os.environ)
     out = tmp_path / "cap"
     argv = ["capacity", "measure", "--width", "6", "--max-epochs", "3", "--fine-points", "2", "--grid-points", "0",
-            "--trials", "0", "--out", str(out), "--no-progress"]
+            "--trials", "0", "--device", "cpu", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     summary = json.loads((out / "capacity.json").read_text())

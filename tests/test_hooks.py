@@ -26,8 +26,8 @@ class Tiny(nn.Module):
         return self.out(torch.relu(self.fc(h[:, -1])))
 
 
-def _x():
-    return torch.randn(5, 1, 6, 6)
+def _x(device="cpu"):
+    return torch.randn(5, 1, 6, 6).to(device)
 
 
 def test_targets_keep_biases_and_output_float():
@@ -44,12 +44,12 @@ def test_targets_keep_biases_and_output_float():
 @pytest.mark.parametrize("scheme,granularity,groups,max_values", [
     ("symmetric", "tensor", None, 7), ("symmetric", "channel", None, 7),
     ("asymmetric", "tensor", None, 8), ("pow2", "group", 4, 7)])
-def test_forward_sees_quantized_weights(scheme, granularity, groups, max_values):
-    model = Tiny()
+def test_forward_sees_quantized_weights(scheme, granularity, groups, max_values, test_device):
+    model = Tiny().to(test_device)   # $LOWBIT_TEST_DEVICE (conftest.py): also CUDA on a GPU
     cfg = lb.QuantConfig(bits=3, scheme=scheme, granularity=granularity, groups=groups,
                          overrides={"conv*": {"granularity": "tensor"}})
     lb.attach(model, cfg)
-    model(_x())
+    model(_x(test_device))
     for t in lb.targets(model):
         module = dict(model.named_modules())[t.module_name]
         w = getattr(module, t.param)
@@ -59,12 +59,12 @@ def test_forward_sees_quantized_weights(scheme, granularity, groups, max_values)
         torch.testing.assert_close(w.detach(), lb.quantized_weights(model)[t.name])
 
 
-def test_gradients_reach_float_shadows_and_training_changes_them():
-    model = Tiny()
+def test_gradients_reach_float_shadows_and_training_changes_them(test_device):
+    model = Tiny().to(test_device)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)  # made before attach: same Parameters
     lb.attach(model, bits=2)
     before = model.fc.weight_float.detach().clone()
-    loss = model(_x()).pow(2).sum()
+    loss = model(_x(test_device)).pow(2).sum()
     loss.backward()
     assert model.fc.weight_float.grad is not None and model.lstm.weight_hh_l1_float.grad is not None
     opt.step()
@@ -86,10 +86,10 @@ def test_detach_restores_exactly_the_same_parameters():
     lb.attach(model, bits=4)  # attach again after detach is fine
 
 
-def test_freeze_writes_quantized_values():
-    model = Tiny()
+def test_freeze_writes_quantized_values(test_device):
+    model = Tiny().to(test_device)
     lb.attach(model, bits=3, granularity="channel")
-    x = _x()
+    x = _x(test_device)
     quantized_out = model(x).detach()
     values = lb.quantized_weights(model)
     lb.freeze(model)

@@ -6,15 +6,15 @@ from torch import nn
 import lowbit as lb
 
 
-def _model():
+def _model(device="cpu"):
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 2))
+    return nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 2)).to(device)
 
 
-def _data(n=256):
+def _data(n=256, device="cpu"):
     x = torch.randn(n, 10)
     y = (x[:, :3].sum(1) > 0).long()
-    return x, y
+    return x.to(device), y.to(device)
 
 
 def _epoch(model, x, y):
@@ -29,9 +29,9 @@ def _steps(model):
     return {k: v[-1].clone() for k, v in lb.step_history(model).items()}
 
 
-def _run(schedule, epochs):
-    model = _model()
-    x, y = _data()
+def _run(schedule, epochs, device="cpu"):
+    model = _model(device)
+    x, y = _data(device=device)
     lb.attach(model, bits=3)
     schedule.start(model)
     steps = [_steps(model)]
@@ -51,8 +51,8 @@ def test_conventional_keeps_the_step_fixed():
     assert not any(_changed(steps[0], s) for s in steps[1:])
 
 
-def test_adaptive_epoch_updates_every_epoch():
-    model, steps = _run(lb.Adaptive("epoch"), 3)
+def test_adaptive_epoch_updates_every_epoch(test_device):   # $LOWBIT_TEST_DEVICE, conftest.py
+    model, steps = _run(lb.Adaptive("epoch"), 3, test_device)
     assert all(_changed(a, b) for a, b in zip(steps, steps[1:]))
     assert len(lb.step_history(model)["0.weight"]) == 1 + 1 + 3  # attach, start, 3 epochs
 
@@ -63,9 +63,9 @@ def test_adaptive_first_freezes_after_k_epochs():
     assert not _changed(steps[2], steps[3]) and not _changed(steps[3], steps[4])
 
 
-def test_gradual_walks_down_the_bits():
-    model = _model()
-    x, y = _data()
+def test_gradual_walks_down_the_bits(test_device):
+    model = _model(test_device)
+    x, y = _data(device=test_device)
     lb.attach(model, bits=8)
     sched = lb.Gradual(bits=[6, 4, 2], epochs_per_stage=2)
     sched.start(model)
@@ -108,23 +108,28 @@ def test_conventional_search_picks_the_best_factor():
     torch.testing.assert_close(model[0].weight_q0, target)
 
 
-def test_retrain_improves_and_stops_early():
+def test_retrain_improves_and_stops_early(test_device):
+    """On $LOWBIT_TEST_DEVICE via device=: CPU model and batches, the training there, the
+    model back on the CPU afterwards."""
     model = _model()
     x, y = _data(512)
     batches = [(x[i:i + 64], y[i:i + 64]) for i in range(0, 512, 64)]
     lb.attach(model, bits=2)
-    acc = lambda m: float((m(x).argmax(1) == y).float().mean())  # noqa: E731
-    start = acc(model)
+    xs, ys = x.to(test_device), y.to(test_device)
+    acc = lambda m: float((m(xs).argmax(1) == ys).float().mean())  # noqa: E731  (m is on the device)
+    start = float((model(x).argmax(1) == y).float().mean())
     history = lb.retrain(model, batches, lb.Adaptive(), epochs=30, lr=1e-2, evaluate=acc,
-                         patience=3, progress=False)
+                         patience=3, progress=False, device=test_device)
+    assert all(t.device.type == "cpu" for t in model.state_dict().values())
     assert max(history["score"]) > start
     assert len(history["loss"]) <= 30
-    assert acc(model) == pytest.approx(max(history["score"]))  # the best state is restored
+    best = float((model(x).argmax(1) == y).float().mean())
+    assert best == pytest.approx(max(history["score"]))  # the best state is restored
 
 
-def test_retrain_gradual_restores_only_final_precision_states():
-    model = _model()
-    x, y = _data()
+def test_retrain_gradual_restores_only_final_precision_states(test_device):
+    model = _model(test_device)
+    x, y = _data(device=test_device)
     lb.attach(model, bits=8)
     batches = [(x, y)]
     history = lb.retrain(model, batches, lb.Gradual(bits=[6, 2]), evaluate=lambda m: 1.0,

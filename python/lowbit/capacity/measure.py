@@ -6,13 +6,18 @@
 
 `lowbit capacity measure` and benchmarks/repro_capacity.py both use it.
 """
+import time
 from typing import Dict, Optional
 
+import torch
+
+from ..devices import DeviceLike, device_name
 from ..models._checks import positive_int
-from .information import count_parameters
+from .information import count_parameters, mutual_information
 from .search import CapacityResult, capacity_search
 from .sweep import Sweep
-from .tasks import build, memorize, spec_name
+from .tasks import build, dataset, memorize, spec_name
+from .training import DEFAULT_HPARAMS, train_memorization
 
 DEFAULT_DEFAULTS = {"lr": 0.02, "momentum": 0.9, "decay": 0.3}
 
@@ -29,14 +34,39 @@ def input_limit(spec: Dict) -> Optional[int]:
     return 2 ** bits if bits < 40 else None
 
 
+def memorize_on_device(job: Dict) -> Dict:
+    """`tasks.memorize` with the training on job["device"] ("cuda", "cuda:N"): the same
+    data, the same seeded initialization (built on the CPU, then moved) and the same
+    shuffles, so the result differs from the CPU's by float rounding only."""
+    start = time.perf_counter()
+    h = {**DEFAULT_HPARAMS, **(job.get("hparams") or {})}
+    seed = job.get("seed", 0)
+    x, y = dataset(job["spec"], job["n"], seed)
+    torch.manual_seed(seed)
+    model = build(job["spec"])
+    result = train_memorization(model, x, y, lr=h["lr"], momentum=h["momentum"], decay=h["decay"],
+                                batch_size=int(h["batch_size"]), max_epochs=job.get("max_epochs", 300),
+                                seed=seed, device=job["device"])
+    return {"accuracy": result.accuracy, "mi": mutual_information(result.accuracy, job["n"]),
+            "params": count_parameters(model), "epochs": result.epochs,
+            "seconds": time.perf_counter() - start}
+
+
 def measure_capacity(spec: Dict, sweep: Sweep, max_epochs: int = 250, batch_size: int = 32,
                      fine_points: int = 4, grid_points: int = 2, trials: int = 4, seed: int = 0,
-                     batch: int = 1, defaults: Optional[Dict] = None) -> CapacityResult:
+                     batch: int = 1, defaults: Optional[Dict] = None,
+                     device: DeviceLike = None) -> CapacityResult:
     """Search N and the hyper-parameters that maximize N (1 - H(p)) for the network `spec`
     names (see `lowbit.capacity.tasks`), every training a `memorize` job on `sweep` (cached
     in its store, so a rerun resumes). The first N is half the parameter count (capacities
     are ~2-4 bits per parameter, so the coarse doubling starts close). batch: points
-    trained in parallel (the sweep's workers)."""
+    trained in parallel (the sweep's workers).
+
+    device: where each training runs ("cpu", default, or "cuda", "cuda:N", checked here
+    and on the worker, which must have that device). CPU jobs are `memorize` jobs as they
+    always were; a CUDA job is a `memorize_on_device` job that names its device, so it has
+    its own entry in the store (its accuracy can differ from the CPU's by float rounding)."""
+    dev = device_name(device, "device (--device)", allow_meta=False)
     positive_int("max_epochs", max_epochs)
     positive_int("batch_size", batch_size)
     if not isinstance(sweep, Sweep):
@@ -47,7 +77,10 @@ def measure_capacity(spec: Dict, sweep: Sweep, max_epochs: int = 250, batch_size
     def evaluate(points):
         jobs = [{"spec": spec, "n": n, "hparams": h, "seed": seed, "max_epochs": max_epochs}
                 for n, h in points]
-        return [r["accuracy"] for r in sweep.map(memorize, jobs, desc=spec_name(spec))]
+        if dev == "cpu":
+            return [r["accuracy"] for r in sweep.map(memorize, jobs, desc=spec_name(spec))]
+        jobs = [{**job, "device": dev} for job in jobs]
+        return [r["accuracy"] for r in sweep.map(memorize_on_device, jobs, desc=spec_name(spec))]
 
     return capacity_search(evaluate_batch=evaluate, n_start=max(16, min(params // 2, n_max or params)),
                            defaults={"batch_size": batch_size, **DEFAULT_DEFAULTS, **(defaults or {})},

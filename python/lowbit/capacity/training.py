@@ -1,7 +1,10 @@
 """Training to convergence on a memorization set (paper 001, section 4.1): SGD with
 momentum, the learning rate multiplied by `decay` whenever the training loss stops
 improving, and a stop once the training accuracy is 1 or the rate has been cut
-`max_decays` times (the accuracy has converged)."""
+`max_decays` times (the accuracy has converged).
+
+device= ("cpu", "cuda", "cuda:N"): the model and the set move there for the training; the
+shuffles come from a CPU generator, so the batches are the same on every device."""
 import math
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional
@@ -10,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..devices import DeviceLike, check_device, module_device
 from ..models._checks import positive_int
 from ..optional import tqdm
 
@@ -29,9 +33,12 @@ class TrainResult:
 
 def memorization_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                           batch_size: int = 4096) -> float:
-    """Fraction of the set the model labels correctly (eval mode, mode restored)."""
+    """Fraction of the set the model labels correctly (eval mode, mode restored), computed
+    where the model is (the set is moved there)."""
     was_training = model.training
     model.eval()
+    here = module_device(model)
+    x, y = x.to(here), y.to(here)
     with torch.no_grad():
         correct = sum(int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
                       for i in range(0, len(y), batch_size))
@@ -40,18 +47,22 @@ def memorization_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 
 def epoch_fn(x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
-             seed: int = 0) -> Callable[[nn.Module, torch.optim.Optimizer], float]:
+             seed: int = 0, device: DeviceLike = None) -> Callable[[nn.Module, torch.optim.Optimizer], float]:
     """One seeded, shuffled epoch over (x, y): callable(model, optimizer) -> mean loss, the
-    shape `lowbit.retrain` takes."""
+    shape `lowbit.retrain` takes. device: where (x, y) live during the epochs (moved once;
+    the model must be there too); the shuffle is drawn on the CPU either way."""
     positive_int("batch_size", batch_size)
     g = torch.Generator().manual_seed(seed)
+    if device is not None:
+        dev = check_device(device)
+        x, y = x.to(dev), y.to(dev)
 
     def run(model: nn.Module, optimizer: torch.optim.Optimizer) -> float:
         model.train()
         total = 0.0
         order = torch.randperm(len(y), generator=g)
         for i in range(0, len(y), batch_size):
-            idx = order[i:i + batch_size]
+            idx = order[i:i + batch_size].to(x.device)
             optimizer.zero_grad()
             loss = F.cross_entropy(model(x[idx]), y[idx])
             loss.backward()
@@ -73,8 +84,11 @@ def _check_hparams(lr, momentum, decay) -> None:
 def train_memorization(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float = 0.01,
                        momentum: float = 0.9, decay: float = 0.3, batch_size: int = 64,
                        max_epochs: int = 300, plateau: int = 20, max_decays: int = 3,
-                       seed: int = 0, progress: bool = False) -> TrainResult:
+                       seed: int = 0, progress: bool = False, device: DeviceLike = None) -> TrainResult:
     """Train `model` on (x, y) until the training accuracy converges; returns it.
+
+    device: where to train (None: where the model is); the model moves there and stays
+    (it is the caller's to move back), the result is plain numbers.
 
     plateau: epochs without a 0.1 % drop of the training loss before the rate is cut.
     max_decays: cuts after which training stops (the accuracy has converged).
@@ -86,6 +100,10 @@ def train_memorization(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: f
         raise ValueError(f"max_decays must be an integer >= 0, got {max_decays!r}")
     if len(x) != len(y) or len(y) == 0:
         raise ValueError(f"need as many labels as inputs (> 0), got {len(x)} and {len(y)}")
+    if device is not None:
+        model.to(check_device(device))
+    here = module_device(model)
+    x, y = x.to(here), y.to(here)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     run = epoch_fn(x, y, batch_size, seed)
     best, stale, cuts, loss, epoch = math.inf, 0, 0, math.nan, 0

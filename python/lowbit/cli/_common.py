@@ -5,6 +5,7 @@ from typing import List
 
 from torch import nn
 
+from ..devices import check_device
 from ..study import SHIPPED, StudyData, StudySettings, load_data, load_model
 
 
@@ -70,6 +71,18 @@ DATA_HELP = ("'module:function' returning lowbit.study.StudyData (or a dict with
 def add_model_data(parser, model_default="lenet5"):
     parser.add_argument("--model", default=model_default, help=f"{MODEL_HELP} (default {model_default})")
     parser.add_argument("--data", default=None, help=DATA_HELP)
+
+
+def add_device(parser, what: str):
+    """--device, checked by run() through lowbit.devices.check_device (one-line errors)."""
+    parser.add_argument("--device", default="cpu", metavar="DEVICE",
+                        help=f"cpu, cuda or cuda:N: where {what} run (default cpu; off the CPU the "
+                             "quantizers run lowbit's pure-PyTorch path, results come back to the CPU)")
+
+
+def device(args):
+    """The checked --device as a torch.device (call first in run(), before any long work)."""
+    return check_device(args.device, "--device", allow_meta=False)
 
 
 def trained_model(spec: str, seed: int = 0, progress: bool = True) -> nn.Module:

@@ -7,7 +7,7 @@ from pathlib import Path
 from .. import capacity as cap
 from ..files import write_json_atomically
 from ..study import load_architecture
-from ._common import MODEL_HELP, existing_file, positive
+from ._common import MODEL_HELP, add_device, device, existing_file, positive
 
 NAME = "capacity"
 HELP = "memorization capacity of an FCDNN (measure) and the weight bits a model needs (advise)"
@@ -23,6 +23,7 @@ EPILOG = """examples:
   lowbit capacity measure                          # FCDNN(10)x1, under a minute on 2 cores
   lowbit capacity measure --width 16 --depth 2 --workers 2 --out cap-16x2
   lowbit capacity measure --scheduler tcp://host:8786 --trials 20 --max-epochs 300
+  lowbit capacity measure --device cuda            # trainings on the GPU of each worker
   lowbit capacity advise --model lenet5 --n-samples 60000
   lowbit capacity advise --model mymodels:make_net --n-samples 5000 --classes 4 --evidence cap-16x2/evidence.json
 """
@@ -49,6 +50,7 @@ def _add_measure(p):
                    help="address of a running dask scheduler (tcp://host:8786) instead of a local cluster")
     p.add_argument("--out", default="lowbit-capacity", help="output folder (default lowbit-capacity)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_device(p, "the trainings (on every worker)")
 
 
 def _add_advise(p):
@@ -93,18 +95,20 @@ def _output_folder(path: str) -> Path:
     return out
 
 
-def _stopped_at_budget(sweep, spec, max_epochs, seed) -> int:
-    """Trainings of this search that used every epoch allowed (not converged)."""
+def _stopped_at_budget(sweep, spec, max_epochs, seed, device="cpu") -> int:
+    """Trainings of this search (on this device) that used every epoch allowed (not converged)."""
     count = 0
     for key, result in sweep.store.items():
         job = json.loads(key).get("job", {})
         if (isinstance(job, dict) and job.get("spec") == spec and job.get("max_epochs") == max_epochs
+                and job.get("device", "cpu") == device
                 and job.get("seed") == seed and result.get("epochs", 0) >= max_epochs and result["accuracy"] < 1):
             count += 1
     return count
 
 
 def measure(args) -> int:
+    dev = device(args)
     _check_counts(args)
     out = _output_folder(args.out)
     spec = {"model": "fcdnn", "width": args.width, "depth": args.depth}
@@ -118,9 +122,9 @@ def measure(args) -> int:
         result = cap.measure_capacity(spec, sweep, max_epochs=args.max_epochs, batch_size=args.batch_size,
                                       fine_points=args.fine_points, grid_points=args.grid_points,
                                       trials=args.trials, seed=args.seed, batch=args.workers,
-                                      defaults={"lr": args.lr})
+                                      defaults={"lr": args.lr}, device=dev)
         trained = len(sweep.store) - done_before
-        capped = _stopped_at_budget(sweep, spec, args.max_epochs, args.seed)
+        capped = _stopped_at_budget(sweep, spec, args.max_epochs, args.seed, str(dev))
     per_param = result.capacity / params
     cap.plot_capacity_curve(result, out / "capacity_curve.png", title=f"{name}, {params} parameters",
                             params=params)

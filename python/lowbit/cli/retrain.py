@@ -7,7 +7,8 @@ from ..models import accuracy
 from ..retrain import retrained_copy
 from ..serialize import save_quantized
 from ..study import PTQ_SCHEMES
-from ._common import add_model_data, data, one_bits, output_file, positive, take, trained_model
+from ._common import (add_device, add_model_data, data, device, one_bits, output_file, positive, take,
+                      trained_model)
 
 NAME = "retrain"
 HELP = "retrain a trained model at low bits (direct, conventional, adaptive, gradual)"
@@ -18,6 +19,7 @@ DESCRIPTION = ("Attach straight-through fake quantization to every Linear/Conv w
 EPILOG = """examples:
   lowbit retrain --bits 3 --schedule adaptive --epochs 2 --train-size 10000
   lowbit retrain --model ffdnn --bits 2 --schedule gradual --out ffdnn-2bit.lbq
+  lowbit retrain --bits 3 --device cuda     # retrain on a GPU, the model comes back to the CPU
 """
 
 
@@ -34,9 +36,11 @@ def add_arguments(p):
     p.add_argument("--eval-size", type=positive, default=5000, help="held-out images quoted (default 5000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write the packed retrained model here (.lbq)")
+    add_device(p, "the retraining and its per-epoch validation")
 
 
 def run(args) -> int:
+    dev = device(args)
     out = output_file(args.out) if args.out else None
     if not 0 < args.lr < 10:
         raise ValueError(f"--lr must be in (0, 10), got {args.lr}")
@@ -52,8 +56,9 @@ def run(args) -> int:
     sched, epochs, first = schedules.from_name(args.schedule, args.bits, args.epochs)
     config = QuantConfig(bits=first, scheme=args.scheme, granularity="channel", quantize_output=True)
     batches = ShuffledBatches(*train, batch_size=128, seed=args.seed)
+    xv, yv = xv.to(dev), yv.to(dev)     # the validation runs where the retraining does
     model, history = retrained_copy(float_model, config, sched, batches, epochs=epochs, lr=args.lr,
-                                    evaluate=lambda m: accuracy(m, xv, yv), seed=args.seed)
+                                    evaluate=lambda m: accuracy(m, xv, yv), seed=args.seed, device=dev)
     base, acc = accuracy(float_model, xe, ye), accuracy(model, xe, ye)
     sizes = model_sizes(model, float_model=float_model)
     print(f"{args.model}: float32 {base:.2f} %; {args.bits}-bit {args.scheme}, {sched!r}, {epochs} epochs: "

@@ -7,7 +7,8 @@ from .. import vbq as V
 from ..analysis import model_sizes
 from ..models import accuracy
 from ..serialize import save_quantized
-from ._common import add_model_data, data, one_bits, output_file, positive, take, trained_model
+from ._common import (add_device, add_model_data, data, device, one_bits, output_file, positive, take,
+                      trained_model)
 
 NAME = "vbq"
 HELP = "search VBQ codebooks per layer with simulated annealing (sa) or a genetic algorithm (ga)"
@@ -19,6 +20,7 @@ DESCRIPTION = ("Search 2^bits representative values per layer (paper 003) with t
 EPILOG = """examples:
   lowbit vbq --bits 4 --search sa --iterations 40
   lowbit vbq --model ffdnn --bits 3 --search ga --iterations 10 --out ffdnn-vbq3.lbq
+  lowbit vbq --bits 3 --device cuda:0       # fitness evaluations on a GPU
 """
 
 
@@ -33,6 +35,7 @@ def add_arguments(p):
     p.add_argument("--eval-size", type=positive, default=5000, help="test images (default 5000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write the packed model here (.lbq)")
+    add_device(p, "the fitness evaluations of the search")
 
 
 def _ga_books(ev, bins, generations, population, seed):
@@ -45,12 +48,13 @@ def _ga_books(ev, bins, generations, population, seed):
 
 
 def run(args) -> int:
+    dev = device(args)
     out = output_file(args.out) if args.out else None
     d = data(args.data)
     calib = take(d.train, args.calib_size, "--calib-size")
     x, y = take(d.test, args.eval_size, "--eval-size")
     model = trained_model(args.model, args.seed)
-    ev = V.ModelEvaluator(model, *calib)
+    ev = V.ModelEvaluator(model, *calib, device=dev)
     bins = 2 ** args.bits
     t0 = time.perf_counter()
     if args.search == "sa":

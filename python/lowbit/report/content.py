@@ -98,7 +98,8 @@ def inference_table(label: str, steps: Dict) -> Optional[Table]:
     return Table(f"{label}/inference", f"{label}: packed inference against float", [
         "role", "result", "bits", "mode", "modules", "test acc %", "packed KiB", "float KiB",
         "batch-1 us/image", "float us/image", "batch-1 speedup", "batch-64 speedup"], rows,
-        note=f"Timed alternately with the float model in the same process, {inf.get('threads')} threads "
+        note=f"Timed on the CPU (the deployment it measures), whatever device the study's trainings "
+             f"used, alternately with the float model in the same process, {inf.get('threads')} threads "
              "for both; speedup = float time / packed time (median of pairs). Shift modules quantize "
              "activations to 8 bits, so their accuracy can differ slightly from fake quantization.")
 

@@ -5,6 +5,9 @@ model, timed alternately in this process with the same thread count.
 
 When the chosen result is not power of two, the best power-of-two result is converted
 too, so the report always shows the shift kernels next to the LUT ones.
+
+Everything here runs on the CPU whatever `settings.device` is: packed inference is CPU
+deployment (the native kernels), and the timing measures exactly that.
 """
 from .. import inference, schemes
 from ..coverage import coverage

@@ -4,6 +4,8 @@ widths, one run per schedule, from the same float model each time.
 Every Linear/Conv weight is quantized per output channel, the output layer included (as
 PTQ and VBQ do here), biases stay float. The validation split picks the best epoch;
 gradual runs through (b+2, b+1, b) with an equal share of the epochs per stage.
+The trainings run on `settings.device`; each frozen copy comes back to the CPU, where it
+is measured, saved and later converted.
 """
 import time
 
@@ -35,7 +37,7 @@ def run(ctx: StepContext) -> dict:
         cfg = QuantConfig(bits=first, scheme=s.retrain_scheme, granularity="channel", quantize_output=True)
         model, history = retrained_copy(ctx.float_model, cfg, sched, ctx.workload.batches(s.batch_size, s.seed),
                                         epochs=epochs, lr=s.lr, evaluate=lambda m: ctx.workload.accuracy(m, "val"),
-                                        seed=s.seed, progress=ctx.progress)
+                                        seed=s.seed, progress=ctx.progress, device=s.device)
         artifact = ctx.save_model(model, f"retrain-{name}-{bits}bit.lbq", method="retrain",
                                   schedule=name, bits=bits, scheme=s.retrain_scheme)
         rows.append(ctx.measure(model, method="retrain", variant=name, label=LABELS[name],

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
 from .. import schemes
+from ..devices import device_name
 from ..schedules import SCHEDULES
 
 # The schemes whose parameters lowbit computes from the weights; the sweep's default order
@@ -44,6 +45,17 @@ class StudySettings:
     `val_size` and `eval_size` two disjoint parts of the held-out test split: the first
     picks the best result and stops retraining early, the second is what the report
     quotes. `max_drop`: how many accuracy points below float still count as "takes it".
+
+    `device` ("cpu", "cuda", "cuda:N"): where the retrainings, the VBQ fitness evaluations
+    and the accuracy measurements (float baseline, PTQ rows, every result row) run; the
+    packed-inference timing always runs on the CPU, which it measures. It is the one field
+    no step's cache key includes: the same seeds and the same data give the same results
+    on any device up to float rounding (CUDA's convolutions and reductions sum in another
+    order), so a step finished on a GPU is reused by a CPU rerun and vice versa. The
+    quantizers are the same math everywhere (native kernels on CPU, the registered
+    references elsewhere, both rounding half away from zero), but a value within rounding
+    of a bin edge can land in the other bin, and retraining amplifies such differences:
+    accuracies may differ by a few tenths of a point between devices, not by a method.
     """
     ptq_bits: Tuple[int, ...] = (8, 7, 6, 5, 4, 3, 2)
     ptq_schemes: Tuple[str, ...] = PTQ_SCHEMES
@@ -67,6 +79,7 @@ class StudySettings:
     float_train_size: Optional[int] = None
     float_epochs: Optional[int] = None
     extra: Dict = field(default_factory=dict)   # room for later steps' settings (e.g. capacity)
+    device: str = "cpu"    # not in any step's cache key (see above)
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -79,6 +92,7 @@ class StudySettings:
         set_("schedules", _names("schedules", self.schedules, SCHEDULES))
         set_("vbq_bits", _bits("vbq_bits", self.vbq_bits, 2, 8))
         set_("skip", _names("skip", self.skip, SKIPPABLE))
+        set_("device", device_name(self.device, "device (--device)", allow_meta=False))
         _int("epochs", self.epochs, 1, 1000)
         _int("batch_size", self.batch_size, 1, 1 << 20)
         _int("train_size", self.train_size, 1, 1 << 30)

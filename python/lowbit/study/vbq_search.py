@@ -18,7 +18,7 @@ def settings_of(s) -> dict:
 def run(ctx: StepContext) -> dict:
     s = ctx.settings
     rows = []
-    ev = vbq.ModelEvaluator(ctx.float_model, *ctx.workload.calib)
+    ev = vbq.ModelEvaluator(ctx.float_model, *ctx.workload.calib, device=s.device)  # fitness on the device
     for bits in progress_bar(s.vbq_bits, desc=f"{ctx.workload.label}: VBQ-SA", disable=not ctx.progress):
         t0 = time.perf_counter()
         result, books = vbq.sa_layers(ev, bins=2 ** bits, max_iterations=s.vbq_iterations, seed=s.seed,

@@ -7,16 +7,18 @@ classifier (it is deep-copied, never changed). A data entry point is
 two: the first `val_size` examples to choose, the next `eval_size` to report) and
 `classes` (names for the confusion grouping).
 """
+import copy
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
 from .. import models as _models
 from ..data import FASHION_MNIST_CLASSES, ShuffledBatches, load_fashion_mnist
+from ..devices import module_device
 from ..entry import is_entry_point, load_entry_point
 from .settings import StudySettings
 
@@ -150,6 +152,8 @@ class Workload:
     def __init__(self, label: str, spec: str, model: nn.Module, data: StudyData, settings: StudySettings):
         self.label, self.spec, self.model, self.data = label, spec, model, data
         s = settings
+        self.device = torch.device(s.device)   # where scores() measures; checked by StudySettings
+        self._moved: Dict[Tuple[str, str], Split] = {}
         self.train = _take(data.train, 0, s.train_size, "training", "train_size (--train-size)")
         self.calib = _take(data.train, 0, s.calib_size, "training", "calib_size (--calib-size)")
         if data.val is not None:
@@ -177,12 +181,28 @@ class Workload:
             h.update(y.contiguous().numpy().tobytes())
         return h.hexdigest()[:16]
 
-    def accuracy(self, model: nn.Module, split: str) -> float:
+    def split_on(self, split: str, device: torch.device) -> Split:
+        """A split's tensors on device (moved once, then kept)."""
         x, y = getattr(self, split)
-        return _models.accuracy(model, x, y)
+        if device.type == "cpu":
+            return x, y
+        key = (split, str(device))
+        if key not in self._moved:
+            self._moved[key] = (x.to(device), y.to(device))
+        return self._moved[key]
+
+    def accuracy(self, model: nn.Module, split: str, device: Optional[torch.device] = None) -> float:
+        """Top-1 accuracy in percent on a split: where the model is, or on `device` (a copy
+        of the model moved there when it lies elsewhere; the model itself never moves)."""
+        here = module_device(model)
+        if device is not None and device != here:
+            model, here = copy.deepcopy(model).to(device), device
+        return _models.accuracy(model, *self.split_on(split, here))
 
     def scores(self, model: nn.Module) -> dict:
-        return {"val_accuracy": self.accuracy(model, "val"), "test_accuracy": self.accuracy(model, "eval")}
+        """Validation and report accuracies, measured on the study's device."""
+        return {"val_accuracy": self.accuracy(model, "val", self.device),
+                "test_accuracy": self.accuracy(model, "eval", self.device)}
 
     def batches(self, batch_size: int, seed: int) -> ShuffledBatches:
         return ShuffledBatches(*self.train, batch_size=batch_size, seed=seed)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..devices import check_device
 from ..layers import layers_of
 from ..qrecord import record_qparams
 from ..quant import codebook, fake_quantize
@@ -74,20 +75,30 @@ class ModelEvaluator:
     """Accuracy of `model` on (x, y) with codebooks on its quantizable layers.
 
     codebooks: one entry per layer of `self.names`, each a sorted array or None (float).
+    device: where the evaluations run ("cpu", "cuda", "cuda:N"; None: where the model is).
+        The evaluator's copy of the model and (x, y) move there once; `float_weights`
+        stay on the CPU for the searches that read them (bounds, Lloyd-Max), and the
+        codebooks' quantized weights are computed on the device.
     """
 
     def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                 layers: Optional[Sequence[str]] = None, batch_size: int = 1000):
+                 layers: Optional[Sequence[str]] = None, batch_size: int = 1000,
+                 device=None):
         if len(x) != len(y) or len(y) == 0:
             raise ValueError(f"need as many labels as inputs (> 0), got {len(x)} and {len(y)}")
         self.model = copy.deepcopy(model).eval()
+        if device is not None:
+            dev = check_device(device)
+            self.model.to(dev)
+            x, y = x.to(dev), y.to(dev)
         available = dict(quantizable_layers(self.model))
         self.names = list(layers) if layers is not None else list(available)
         unknown = [n for n in self.names if n not in available]
         if unknown or not self.names:
             raise ValueError(f"layers must name Linear/Conv layers of the model {list(available)}, got {unknown or self.names}")
         self.modules = [available[n] for n in self.names]
-        self.float_weights = [m.weight.detach().clone() for m in self.modules]
+        self._device_weights = [m.weight.detach().clone() for m in self.modules]
+        self.float_weights = [w.cpu() for w in self._device_weights]
         self.x, self.y = x, y
         self.batch_size = int_in("batch_size", batch_size, 1, 10 ** 9)
         self.evaluations = 0
@@ -102,15 +113,16 @@ class ModelEvaluator:
 
     def quantized_weight(self, layer: int, values) -> torch.Tensor:
         if values is None:
-            return self.float_weights[layer]
+            return self._device_weights[layer]
         values = np.asarray(values, dtype=np.float64)
         key = (layer, values.tobytes())
         w = self._wcache.get(key)
         if w is None:
             if len(self._wcache) > 4096:
                 self._wcache.clear()
-            qp = codebook(codebook_tensor(values, self.float_weights[layer].dtype), _bits_for(values.size))
-            w = self._wcache[key] = fake_quantize(self.float_weights[layer], qp)
+            shadow = self._device_weights[layer]
+            qp = codebook(codebook_tensor(values, shadow.dtype).to(shadow.device), _bits_for(values.size))
+            w = self._wcache[key] = fake_quantize(shadow, qp)
         return w
 
     @torch.no_grad()
