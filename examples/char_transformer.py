@@ -1,7 +1,7 @@
 """A character-level transformer on the fortunes corpus, retrained at 4 and 3 bits, then run
 with packed kernels: bits per character, size and generation speed against float.
 
-    .venv/bin/python examples/char_transformer.py                 # about 4 minutes on 2 cores
+    .venv/bin/python examples/char_transformer.py                 # about 5 minutes on 2 cores
     .venv/bin/python examples/char_transformer.py --steps 60 --retrain-steps 20 --tokens 16
 
 Every step is the public API a user's own script would call:
