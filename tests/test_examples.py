@@ -26,3 +26,47 @@ def test_char_transformer_walkthrough(capsys):
     rows = [line.split() for line in out.splitlines() if line.startswith(("float ", "4 bits", "3 bits"))]
     assert [r[0] for r in rows] == ["float", "4", "3"]
     assert float(rows[2][3]) < float(rows[1][3]) < float(rows[0][2])      # KiB: 3 bits < 4 bits < float
+
+
+USER_CODE = '''
+import torch
+from torch import nn
+
+
+def build():
+    return nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 3))
+
+
+def load():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (300,), generator=g)
+    x = torch.randn(300, 6, generator=g) + 2 * torch.eye(3, 6)[y]
+    return {"train": (x[:200], y[:200]), "val": (x[200:], y[200:])}
+'''
+
+
+def test_train_qat_and_ptq_checkpoint(tmp_path, monkeypatch, capsys):
+    import subprocess
+    import sys
+
+    import torch
+
+    import lowbit as lb
+    (tmp_path / "usercode.py").write_text(USER_CODE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "m.lbq"
+    assert _load("train_qat").main(["--model", "usercode:build", "--data", "usercode:load", "--bits", "3",
+                                    "--epochs", "2", "--float-epochs", "3", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "epoch 2/2" in text and "-> 3-bit symmetric" in text and out.is_file()
+    import usercode
+    loaded = lb.load_quantized(out, usercode.build)
+    assert ("0", "weight") in lb.recorded_qparams(loaded)
+
+    torch.save(usercode.build().state_dict(), tmp_path / "float.pt")
+    run = subprocess.run([sys.executable, str(EXAMPLES / "ptq_checkpoint.py"), "usercode:build",
+                          str(tmp_path / "float.pt"), "4", str(tmp_path / "p.lbq")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "wrote" in run.stdout and (tmp_path / "p.lbq").is_file()
