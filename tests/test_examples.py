@@ -52,20 +52,20 @@ def test_train_qat_and_ptq_checkpoint(tmp_path, monkeypatch, capsys):
     import torch
 
     import lowbit as lb
-    (tmp_path / "usercode.py").write_text(USER_CODE)
+    (tmp_path / "qatcode.py").write_text(USER_CODE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     out = tmp_path / "m.lbq"
-    assert _load("train_qat").main(["--model", "usercode:build", "--data", "usercode:load", "--bits", "3",
+    assert _load("train_qat").main(["--model", "qatcode:build", "--data", "qatcode:load", "--bits", "3",
                                     "--epochs", "2", "--float-epochs", "3", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "epoch 2/2" in text and "-> 3-bit symmetric" in text and out.is_file()
-    import usercode
-    loaded = lb.load_quantized(out, usercode.build)
+    import qatcode
+    loaded = lb.load_quantized(out, qatcode.build)
     assert ("0", "weight") in lb.recorded_qparams(loaded)
 
-    torch.save(usercode.build().state_dict(), tmp_path / "float.pt")
-    run = subprocess.run([sys.executable, str(EXAMPLES / "ptq_checkpoint.py"), "usercode:build",
+    torch.save(qatcode.build().state_dict(), tmp_path / "float.pt")
+    run = subprocess.run([sys.executable, str(EXAMPLES / "ptq_checkpoint.py"), "qatcode:build",
                           str(tmp_path / "float.pt"), "4", str(tmp_path / "p.lbq")],
                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
