@@ -11,6 +11,7 @@ the STE, packed inference at 1024 x 1024) are timed against torch's nearest op, 
 targets, so that every torch.ops.lowbit op has a timing (tests/test_ops_discovered.py).
 """
 import argparse
+import os
 
 import torch
 import torch.nn.functional as F
@@ -136,7 +137,8 @@ def main() -> None:
     lines = ["# Kernel benchmark\n",
              f"`.venv/bin/python benchmarks/bench_kernels.py` on {n:,} float32 weights "
              f"({rows} x {n // rows}); kernels: {env['isa']}; torch {env['torch']}; {env['cpu']} "
-             f"({env['cpus_available']} CPUs); allocations kept warm (mallopt) for every "
+             f"({env['cpus_available']} CPUs, 1-minute load average {env['load_average_1min']} at the "
+             f"start, {os.getloadavg()[0]:.2f} at the end); allocations kept warm (mallopt) for every "
              f"measurement: {env['warm_allocations']}. lowbit and its baseline are timed "
              "alternately with the same thread count; the result is the median over pairs.\n",
              "| measurement | threads | lowbit | baseline | baseline time | result | target | met |",

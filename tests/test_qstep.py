@@ -1,6 +1,7 @@
 """Step sizes: the L2-optimal QStep never loses to a dense grid of 1000 candidates
-(checked by brute force), matches the reference algorithm, and the max-abs, mean/std,
-asymmetric and power-of-two parameters match their references."""
+(checked by brute force), matches the reference algorithm, gives the same steps on every
+ISA and thread count, and the max-abs, mean/std, asymmetric and power-of-two parameters
+match their references."""
 import pytest
 import torch
 from hypothesis import given
@@ -8,7 +9,8 @@ from hypothesis import strategies as st
 
 from lowbit import ops
 from lowbit import reference as R
-from lowbit.reference.grids import round_half_away
+import lowbit as lb
+from lowbit.reference.grids import round_half_away, round_half_up
 
 
 def l2_error(w: torch.Tensor, step: float, bits: int) -> float:
@@ -23,7 +25,7 @@ def grid_best(w: torch.Tensor, bits: int) -> float:
     D = a.max() / (L - 0.5) * torch.arange(1, 1001, dtype=torch.float64) / 1000
     best = float("inf")
     for d in D.split(max(1, 4_000_000 // a.numel())):  # bound the [steps, n] temporary
-        k = torch.clamp(torch.floor(a[None, :] / d[:, None] + 0.5), max=L)
+        k = round_half_up(torch.clamp(a[None, :] / d[:, None], max=L))
         best = min(best, float(((k * d[:, None] - a[None, :]) ** 2).sum(1).min()))
     return best
 
@@ -53,20 +55,35 @@ def sample(kind: str, n: int, g: torch.Generator) -> torch.Tensor:
         return torch.randn(n, generator=g) * 0.1 + torch.sign(torch.randn(n, generator=g))
     if kind == "student":
         return torch.randn(n, generator=g) / torch.sqrt(torch.rand(n, generator=g) + 1e-3)
+    if kind == "clusters":  # tight clusters at random places: a grid with many basins
+        centers = torch.rand(4, generator=g) * 2
+        return centers[torch.randint(0, 4, (n,), generator=g)] + torch.randn(n, generator=g) * 1e-3
     return torch.randint(-3, 4, (n,), generator=g).float() * 0.25  # few distinct values
 
 
-KINDS = ["normal", "laplace", "uniform", "outliers", "bimodal", "student", "discrete"]
+KINDS = ["normal", "laplace", "uniform", "outliers", "bimodal", "student", "discrete", "clusters"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("n", [37, 2000, 60000])  # exact summary / exact / histogram
+@pytest.mark.parametrize("n", [37, 2000, 20000, 70000])  # sorted (pruned grid) up to 65536, then histogram
 def test_l2_step_never_worse_than_dense_grid(kind, n):
     g = torch.Generator().manual_seed(n)
     w = sample(kind, n, g)
     for bits in range(2, 9):
         step = float(ops.qparams(w, "symmetric", bits, 1, "l2")[0])
         assert_no_worse_than_grid(w, step, bits, (kind, n, bits))
+
+
+@pytest.mark.parametrize("n", [50, 5000])
+def test_l2_step_finds_the_grid_basin_below_a_worse_one(n):
+    # 0.3 and 0.7 at 2 bits: steps near 0.46 (both values on the level) cost 192 per 5000,
+    # steps near 0.7 (0.3 rounds to 0) 270. The sweep starts between the basins, and the
+    # error of the top cell alone is not monotone in the step, so it must not end the sweep.
+    w = torch.tensor([0.3] * (n * 3 // 5) + [0.7] * (n * 2 // 5))
+    w = w[torch.randperm(n, generator=torch.Generator().manual_seed(0))]
+    step = float(ops.qparams(w, "symmetric", 2, 1, "l2")[0])
+    assert_no_worse_than_grid(w, step, 2)
+    assert step == pytest.approx(0.46, abs=0.01)
 
 
 @given(st.integers(2, 8), st.lists(st.floats(-10, 10, allow_nan=False, width=32), min_size=1, max_size=300))
@@ -79,16 +96,40 @@ def test_l2_step_beats_grid_property(bits, values):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_l2_step_matches_reference_algorithm(dtype, isa):
-    # Groups of <= 2048 values are summarized exactly: kernel and reference run the same
-    # algorithm and must reach the same error.
-    w = (torch.randn(12, 300) * torch.linspace(0.1, 2, 12)[:, None]).to(dtype)
+@pytest.mark.parametrize("shape", [(12, 300), (2, 4096)])
+def test_l2_step_matches_reference_algorithm(dtype, shape, isa):
+    # Groups of <= 65536 values are sorted: kernel and reference run the same algorithm
+    # on exact sums (the kernel skips grid steps it proves worse) and reach the same error.
+    G, n = shape
+    w = (torch.randn(G, n) * torch.linspace(0.1, 2, G)[:, None]).to(dtype)
     for bits in (2, 3, 4, 6, 8):
-        ours = ops.qparams(w, "symmetric", bits, 12, "l2")[0]
-        ref = R.qparams(w, "symmetric", bits, 12, "l2")[0]
-        for g in range(12):
+        ours = ops.qparams(w, "symmetric", bits, G, "l2")[0]
+        ref = R.qparams(w, "symmetric", bits, G, "l2")[0]
+        for g in range(G):
             e_ours, e_ref = l2_error(w[g], float(ours[g]), bits), l2_error(w[g], float(ref[g]), bits)
             assert e_ours <= e_ref * (1 + 1e-6) + 1e-30  # error sums round at ~1e-7
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(64, 4096), (1, 200_000)])  # sorted groups / one histogram group
+def test_l2_step_same_on_every_isa_and_thread_count(dtype, shape):
+    from lowbit._native import C
+    w = (torch.randn(shape) * 0.05).to(dtype)
+    w[0, :7] = 0.5  # ties and a bucket of equal values
+    isas = ["generic"] + (["avx2"] if C.cpu_has_avx2() else [])
+    for bits in (2, 4, 8):
+        steps = []
+        try:
+            for name in isas:
+                lb.set_kernel_isa(name)
+                for threads in (1, 2, 3):
+                    lb.set_num_threads(threads)
+                    steps.append(ops.qparams(w, "symmetric", bits, shape[0], "l2")[0])
+        finally:
+            lb.set_kernel_isa("auto")
+            lb.set_num_threads(0)
+        for s in steps[1:]:
+            assert torch.equal(s, steps[0]), bits
 
 
 def test_l2_step_on_gaussian_matches_meanstd_constant():

@@ -8,12 +8,6 @@
 LOWBIT_ISA_BEGIN
 
 namespace {
-// L2-optimal step / sigma of a unit Gaussian for the symmetric quantizer with
-// L = 2^(b-1) - 1 levels a side, b = 2..8 (numerical integration; the ternary value
-// 1.224 is the known 0.612-sigma threshold). Tested against qstep_l2 on Gaussian samples.
-constexpr double kGaussianStep[9] = {0, 0, 1.22401, 0.65077, 0.35341,
-                                     0.19325, 0.10549, 0.05726, 0.03087};
-
 // A step must be positive: 1 for an all-zero group (any step keeps zeros exact), and
 // max|w| itself when the rule underflows for a group of subnormal values.
 template <class T> T positive_step(T step, double maxabs) {

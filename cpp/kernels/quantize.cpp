@@ -38,17 +38,17 @@ template <class Body> bool run_ranges(int64_t groups, int64_t gsize, Body&& body
 // ---- symmetric fixed point -------------------------------------------------------
 template <class T>
 bool sym_range(const T* w, int64_t b, int64_t e, T D, int L, int8_t* codes, T* fq, bool* mask) {
-  const T Lt = T(L), Lp1 = T(L + 1);
+  const T Lt = T(L), Lsat = T(L) + T(0.5);
   int bad = 0;
   for (int64_t i = b; i < e; ++i) {
     const T x = w[i];
     bad |= not_finite(x);
-    const T t = std::abs(x) / D + T(0.5);
-    const int32_t mag = int32_t(std::min(t, Lt));  // t >= 0: truncation is floor
+    const T t = std::abs(x) / D;
+    const int32_t mag = round_half_up_int(t < Lt ? t : Lt);  // NaN -> L (flagged anyway)
     const int32_t q = x < T(0) ? -mag : mag;
     if (codes) codes[i] = int8_t(q);
     if (fq) fq[i] = T(q) * D;
-    if (mask) mask[i] = t < Lp1;
+    if (mask) mask[i] = t < Lsat;  // round(t) <= L
   }
   return bad != 0;
 }
@@ -63,7 +63,7 @@ bool affine_range(const T* w, int64_t b, int64_t e, T s, int32_t zp, int qmax, u
     const T xw = w[i];
     bad |= not_finite(xw);
     const T x = std::min(std::max(xw / s, -lim), lim);
-    const int32_t mag = int32_t(std::abs(x) + T(0.5));
+    const int32_t mag = round_half_up_int(std::abs(x));
     const int32_t r = (x < T(0) ? -mag : mag) + zp;
     const int32_t q = std::min(std::max(r, 0), qmax);
     if (codes) codes[i] = uint8_t(q);
@@ -170,12 +170,22 @@ bool codebook_range(const T* w, int64_t b, int64_t e, const CodebookGroup<T>& cg
 }  // namespace
 
 #ifdef __AVX2__
+// min(round(t), L) for t >= 0 as int32, exactly as sym_range: r = trunc(min(t, L)), plus 1
+// when the exact remainder is >= 1/2. _mm256_min_ps(t, L) gives L for a NaN t, as the
+// scalar code does.
+inline __m256i round_half_up_avx2(__m256 t, __m256 vL) {
+  const __m256 tc = _mm256_min_ps(t, vL);
+  const __m256i r = _mm256_cvttps_epi32(tc);
+  const __m256 up = _mm256_cmp_ps(_mm256_sub_ps(tc, _mm256_cvtepi32_ps(r)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+  return _mm256_sub_epi32(r, _mm256_castps_si256(up));  // true lanes are -1
+}
+
 // Fake quant only, float: the STE's forward on every training step. Outputs larger than
 // the caches are written with non-temporal stores, which skip reading the destination
 // lines first (a third of the memory traffic), as large memcpy does.
 bool sym_fq_range_avx2(const float* w, int64_t b, int64_t e, float D, int L, float* fq,
                        bool stream) {
-  const __m256 vD = _mm256_set1_ps(D), half = _mm256_set1_ps(0.5f), vL = _mm256_set1_ps(float(L));
+  const __m256 vD = _mm256_set1_ps(D), vL = _mm256_set1_ps(float(L));
   const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
   __m256 bad = _mm256_setzero_ps();
@@ -187,8 +197,7 @@ bool sym_fq_range_avx2(const float* w, int64_t b, int64_t e, float D, int L, flo
     const __m256 x = _mm256_loadu_ps(w + i);
     const __m256 a = _mm256_and_ps(x, absmask);
     bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, fmax, _CMP_NLE_UQ));  // NaN or Inf
-    const __m256 t = _mm256_min_ps(_mm256_add_ps(_mm256_div_ps(a, vD), half), vL);
-    const __m256 mag = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvttps_epi32(t)), vD);
+    const __m256 mag = _mm256_mul_ps(_mm256_cvtepi32_ps(round_half_up_avx2(_mm256_div_ps(a, vD), vL)), vD);
     const __m256 out = _mm256_or_ps(mag, _mm256_andnot_ps(absmask, x));  // sign of w
     if (stream)
       _mm256_stream_ps(fq + i, out);
@@ -204,7 +213,7 @@ bool sym_fq_range_avx2(const float* w, int64_t b, int64_t e, float D, int L, flo
 #ifdef __AVX2__
 // Codes only (activations of the shift kernels): the arithmetic of sym_range, 32 at a time.
 bool sym_codes_range_avx2(const float* w, int64_t b, int64_t e, float D, int L, int8_t* codes) {
-  const __m256 vD = _mm256_set1_ps(D), half = _mm256_set1_ps(0.5f), vL = _mm256_set1_ps(float(L));
+  const __m256 vD = _mm256_set1_ps(D), vL = _mm256_set1_ps(float(L));
   const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);  // undo the per-lane packs
@@ -214,7 +223,7 @@ bool sym_codes_range_avx2(const float* w, int64_t b, int64_t e, float D, int L, 
     const __m256 x = _mm256_loadu_ps(w + at);
     const __m256 a = _mm256_and_ps(x, absmask);
     bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, fmax, _CMP_NLE_UQ));  // NaN or Inf
-    const __m256i mag = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_add_ps(_mm256_div_ps(a, vD), half), vL));
+    const __m256i mag = round_half_up_avx2(_mm256_div_ps(a, vD), vL);
     return _mm256_sign_epi32(mag, _mm256_castps_si256(_mm256_or_ps(x, _mm256_castsi256_ps(
                                                                          _mm256_set1_epi32(1)))));
   };

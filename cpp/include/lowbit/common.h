@@ -35,9 +35,19 @@ inline namespace LOWBIT_HELPERS {
 // Threads worth using for `work` elements: one below ~32K, where OpenMP costs more than it saves.
 inline int threads_for(int64_t work) { return work < (1 << 15) ? 1 : num_threads(); }
 
-// The papers' rounding, floor(|x| + 0.5) with the sign put back: half away from zero.
+// The papers' rounding, floor(|x| + 0.5) with the sign put back (half away from zero),
+// computed exactly: r = floor(|x|), one more when |x| - r >= 1/2. That subtraction is
+// exact (|x| < 1: r = 0; else r <= |x| < 2r, Sterbenz; |x| >= 2^p: r = |x|), while
+// |x| + 0.5 itself rounds: 0.49999997f + 0.5f is 1.0f. Inf stays Inf, NaN stays NaN.
 template <class T> inline T round_half_away(T x) {
-  return std::copysign(std::floor(std::abs(x) + T(0.5)), x);
+  const T a = std::abs(x), r = std::floor(a);
+  return std::copysign(r + T(a - r >= T(0.5)), x);
+}
+
+// The same for 0 <= t < 2^31 (callers clamp first), as an int: truncation is floor there.
+template <class T> inline int32_t round_half_up_int(T t) {
+  const int32_t r = int32_t(t);
+  return r + int32_t(t - T(r) >= T(0.5));
 }
 
 // Smallest value of T that is >= sqrt(1/2): log2(m) >= -1/2 <=> m >= this, for m in [0.5, 1).

@@ -5,7 +5,9 @@ int64, fake-quantized values, mask: False where the quantizer saturates); dequan
 return (values, bad: True where a code is outside the scheme's range).
 
 Rounding is the papers' floor(|x| + 0.5) with the sign restored (half away from zero),
-never torch.round (half to even). This module imports nothing from lowbit: the scheme
+never torch.round (half to even), and it is exact: |x| + 0.5 itself would round in
+floating point (0.49999997 + 0.5 is 1.0 in float32), so round_half_up takes
+r = floor(|x|) and adds 1 when |x| - r >= 0.5, a subtraction without rounding. This module imports nothing from lowbit: the scheme
 table (lowbit.schemes) points at these functions, and the checked references
 (reference/quantize.py) dispatch through that table.
 """
@@ -17,8 +19,16 @@ SQRT_HALF_UP = {torch.float32: 0.7071068286895752, torch.float64: 0.707106781186
 MAX_EXP = {torch.float32: 127, torch.float64: 1023}
 
 
+def round_half_up(t: torch.Tensor) -> torch.Tensor:
+    """floor(t + 1/2) for t >= 0, exactly: t - floor(t) has no rounding error (t < 1: it
+    is t; t >= 1: floor(t) <= t < 2 floor(t), Sterbenz; huge t are integers)."""
+    r = torch.floor(t)
+    return r + (t - r >= 0.5).to(t.dtype)
+
+
 def round_half_away(x: torch.Tensor) -> torch.Tensor:
-    return torch.where(x < 0, -torch.floor(-x + 0.5), torch.floor(x + 0.5))
+    """Half away from zero, exactly (Inf and NaN pass through)."""
+    return torch.copysign(round_half_up(x.abs()), x)
 
 
 def round_log2(a: torch.Tensor) -> torch.Tensor:
@@ -43,10 +53,10 @@ def pow2_levels(max_level: torch.Tensor, bits: int, k: torch.Tensor) -> torch.Te
 def symmetric_quantize(x, bits, p0, p1):
     L = 2 ** (bits - 1) - 1
     D = p0.reshape(-1, 1)
-    t = x.abs() / D + 0.5
-    mag = torch.clamp(torch.floor(t), max=L)
+    t = x.abs() / D
+    mag = round_half_up(torch.clamp(t, max=L))
     q = torch.where(x < 0, -mag, mag)
-    return q.to(torch.int64), q * D, t < L + 1
+    return q.to(torch.int64), q * D, t < L + 0.5
 
 
 def symmetric_dequantize(q, bits, p0, p1):

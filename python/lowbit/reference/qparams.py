@@ -1,9 +1,11 @@
 """Reference of torch.ops.lowbit.qparams: step sizes and ranges per group.
 
 The L2 step follows the same algorithm as cpp/kernels/qstep.cpp but always on the exact
-sorted data (the kernel summarizes large groups with a histogram and then certifies its
-answer against the grid): grid of 1000 steps, Lloyd iterations from the three best local
-minima, the finalists compared exactly in the weight dtype.
+sorted data (the kernel sorts groups of up to 65536 values and summarizes larger ones with
+a histogram, then certifies its answer against the grid): the grid of 1000 steps, Lloyd
+iterations from the best local minima of the grid (at most three, within 1% of the grid's
+best), and those results and the no-clipping step compared by their error in the
+quantizer's own arithmetic (codes from |w| / D in the weight dtype, values k * D in it).
 """
 from typing import List
 
@@ -11,7 +13,7 @@ import torch
 
 from .. import schemes as _schemes
 from ._checks import check_bits, check_finite, check_weight
-from .grids import MAX_EXP, round_half_away, round_log2
+from .grids import MAX_EXP, round_half_away, round_half_up, round_log2
 
 # L2-optimal step / sigma of a unit Gaussian, b = 2..8 (mirrors cpp/kernels/params.cpp).
 GAUSSIAN_STEP = {2: 1.22401, 3: 0.65077, 4: 0.35341, 5: 0.19325, 6: 0.10549, 7: 0.05726,
@@ -19,6 +21,7 @@ GAUSSIAN_STEP = {2: 1.22401, 3: 0.65077, 4: 0.35341, 5: 0.19325, 6: 0.10549, 7: 
 GRID = 1000
 STARTS = 3
 LLOYD_ITERS = 30
+NEAR = 1.01  # Lloyd starts from grid minima whose error is at most NEAR * the grid's best
 
 
 def _moments(a: torch.Tensor, S1: torch.Tensor, D: torch.Tensor, L: int):
@@ -30,14 +33,12 @@ def _moments(a: torch.Tensor, S1: torch.Tensor, D: torch.Tensor, L: int):
     return (k * (S1[hi] - S1[lo])).sum(1), (k * k * (hi - lo).to(torch.float64)).sum(1)
 
 
-def _exact_error(x: torch.Tensor, D: torch.Tensor, L: int, sumsq: float):
-    """Sk1, Sk2 and E computed with the quantizer's own arithmetic in x's dtype."""
+def _exact_error(x: torch.Tensor, D: torch.Tensor, L: int) -> torch.Tensor:
+    """Squared error of steps D [m] in the quantizer's own arithmetic: codes from |x| / D in
+    x's dtype, rounded exactly, values k * D in x's dtype; summed in float64."""
     Dt = D.to(x.dtype)[:, None]
-    k = torch.clamp(torch.floor(x.abs()[None, :] / Dt + 0.5), max=L).to(torch.float64)
-    a = x.abs().to(torch.float64)[None, :]
-    Sk1, Sk2 = (k * a).sum(1), (k * k).sum(1)
-    Dd = Dt[:, 0].to(torch.float64)
-    return Sk1, Sk2, sumsq - 2 * Dd * Sk1 + Dd * Dd * Sk2
+    k = round_half_up(torch.clamp(x.abs()[None, :] / Dt, max=L))
+    return ((k * Dt).to(torch.float64) - x.abs().to(torch.float64)[None, :]).pow(2).sum(1)
 
 
 def qstep_l2_group(x: torch.Tensor, bits: int) -> float:
@@ -51,10 +52,10 @@ def qstep_l2_group(x: torch.Tensor, bits: int) -> float:
     D_hi = maxabs / (L - 0.5)
     D = D_hi * torch.arange(1, GRID + 1, dtype=torch.float64) / GRID
     Sk1, Sk2 = _moments(a, S1, D, L)
-    E = sumsq - 2 * D * Sk1 + D * D * Sk2
+    E = torch.clamp(sumsq - 2 * D * Sk1 + D * D * Sk2, min=0)  # >= 0 but for the rounding
     Ep = torch.cat([torch.tensor([float("inf")], dtype=torch.float64), E,
                     torch.tensor([float("inf")], dtype=torch.float64)])
-    is_min = (E <= Ep[:-2]) & (E <= Ep[2:])
+    is_min = (E <= Ep[:-2]) & (E <= Ep[2:]) & (E <= NEAR * E.min())
     idx = torch.nonzero(is_min).flatten()
     idx = idx[torch.argsort(E[idx], stable=True)][:STARTS]
     cands = []
@@ -77,7 +78,7 @@ def qstep_l2_group(x: torch.Tensor, bits: int) -> float:
     cand = torch.cat([fallback, torch.tensor(cands, dtype=torch.float64).to(x.dtype)])
     cand = cand[cand > 0]
     best_D, best_E = float(cand[0]), float("inf")
-    _, _, Ex = _exact_error(x, cand, L, sumsq)
+    Ex = _exact_error(x, cand, L)
     for c in range(cand.numel()):
         if float(Ex[c]) < best_E:
             best_E, best_D = float(Ex[c]), float(cand[c])
