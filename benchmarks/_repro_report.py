@@ -1,10 +1,7 @@
-"""Result records, statistics, CSV / Markdown tables, method comparisons and Fig. 2 for
-repro_002. A record is a dict: the setting columns of its table (e.g. batch_norm, width),
-then method, bits (None for the float model), our per-seed values and the paper's value.
-"""
+"""Result files for the reproductions (atomic writes, CSV and Markdown tables of dict rows),
+and repro_002's records, paired comparisons and Fig. 2."""
 import csv
 import io
-import math
 import statistics
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
@@ -46,7 +43,10 @@ def md_table(rows: List[dict], cols: Optional[Sequence[str]] = None, float_forma
     return "\n".join(lines)
 
 
-# ---- statistics ----------------------------------------------------------------------------
+# ---- paper 002: records ---------------------------------------------------------------------
+# A record: the setting columns of its table (e.g. batch_norm, width), then method, bits (None
+# for the float model), `values` and `selected` ({seed: value}; selected = before the
+# fixed-step phase, retrained methods only) and the paper's value.
 
 def mean(values: Sequence[float]) -> float:
     return statistics.fmean(values)
@@ -57,23 +57,15 @@ def std(values: Sequence[float]) -> Optional[float]:
     return statistics.stdev(values) if len(values) > 1 else None
 
 
-def paired_difference(better: Sequence[float], baseline: Sequence[float]):
-    """Mean and standard error of baseline - better over seeds. Runs of one seed start from
-    the same float model and see the same batches, so the per-seed differences are paired;
-    the standard error is None with a single seed."""
-    diffs = [c - a for a, c in zip(better, baseline)]
-    s = std(diffs)
-    # Rounded so that float noise in equal means (e.g. +0.2 and -0.2) reads as a tie.
-    return round(mean(diffs), 9) + 0.0, (None if s is None else s / math.sqrt(len(diffs)))
-
-
 def fmt(value: Optional[float], digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
 def cell(record: dict, digits: int = 2) -> str:
     """'ours ± std (paper)' for a Markdown table cell."""
-    vals = record["values"]
+    vals = list(record["values"].values())
+    if not vals:
+        return "–" + ("" if record.get("paper") is None else f" ({fmt(record['paper'], digits)})")
     text = fmt(mean(vals), digits)
     s = std(vals)
     if s is not None:
@@ -83,19 +75,22 @@ def cell(record: dict, digits: int = 2) -> str:
     return text
 
 
-# ---- CSV / Markdown tables -----------------------------------------------------------------
-
 def to_csv(records: List[dict], setting_columns: Sequence[str], digits: int = 4) -> str:
+    """One row per (setting, method, bits): our mean, std and per-seed values after the
+    fixed-step phase, the same before it ('selected'), and the paper's value."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(list(setting_columns) + STAT_COLUMNS)
+    writer.writerow(list(setting_columns) + STAT_COLUMNS + ["selected_mean", "selected_per_seed"])
     for r in records:
-        s = std(r["values"])
+        vals = [r["values"][k] for k in sorted(r["values"])]
+        sel = [r["selected"][k] for k in sorted(r.get("selected", {}))]
+        s = std(vals) if vals else None
         writer.writerow([r[c] for c in setting_columns] + [
             r["method"], "float" if r["bits"] is None else r["bits"],
-            f"{mean(r['values']):.{digits}f}", "" if s is None else f"{s:.{digits}f}",
-            len(r["values"]), "" if r["paper"] is None else r["paper"],
-            ";".join(f"{v:.{digits}f}" for v in r["values"])])
+            f"{mean(vals):.{digits}f}" if vals else "", "" if s is None else f"{s:.{digits}f}",
+            len(vals), "" if r["paper"] is None else r["paper"],
+            ";".join(f"{v:.{digits}f}" for v in vals),
+            f"{mean(sel):.{digits}f}" if sel else "", ";".join(f"{v:.{digits}f}" for v in sel)])
     return out.getvalue()
 
 
@@ -117,100 +112,93 @@ def row_label(r: dict) -> str:
     return "Float" if r["bits"] is None else f"{r['bits']}-bit {r['method']}"
 
 
-# ---- comparisons ---------------------------------------------------------------------------
+# ---- paper 002: paired comparisons ----------------------------------------------------------
 
-def _verdict(diff: Optional[float]) -> str:
-    if diff is None:
-        return ""
-    return "yes" if diff > 0 else ("tie" if diff == 0 else "no")
-
-
-def compare(records: List[dict], better: str, baseline: str, setting: Callable[[dict], str],
-            digits: int = 2) -> List[str]:
-    """Markdown saying, setting by setting, whether `better` beat `baseline` here and in the
-    paper (lower is better for every metric here). Computed from the numbers only."""
-    by_key: Dict[tuple, Dict[str, dict]] = {}
+def paired_rows(records: List[dict], better: str, baseline: str, setting: Callable[[dict], str],
+                field: str = "values", baseline_bits=None) -> List[dict]:
+    """Setting by setting: baseline − better over the seeds both have (> 0: `better` has
+    the lower error / BPC), paired t with n − 1 df, its 95 % CI, and Holm's correction
+    over the rows. baseline_bits: compare with the baseline at other bits (a function of
+    the better record's bits), e.g. the float model (lambda b: None)."""
+    from _stats import holm, paired_t
+    index = {(setting(r), r["bits"], r["method"]): r for r in records}
+    rows = []
     for r in records:
-        by_key.setdefault((setting(r), r["bits"]), {})[r["method"]] = r
-    rows, ours_wins, clear_wins, paper_wins, paper_known = [], 0, 0, 0, 0
-    against, beyond = [], []  # paper: better ahead, ours: not / ours: ahead, paper: not
-    for (name, bits), methods in by_key.items():
-        if better not in methods or baseline not in methods:
+        if r["method"] != better:
             continue
-        a, c = methods[better], methods[baseline]
-        diff, se = paired_difference(a["values"], c["values"])  # > 0: `better` is lower
-        noise = se is not None and abs(diff) < 2 * se
-        ours_wins += diff > 0
-        clear_wins += diff > 0 and not noise
-        paper_diff = None
-        if a["paper"] is not None and c["paper"] is not None:
-            paper_diff = c["paper"] - a["paper"]
-            paper_known += 1
-            paper_wins += paper_diff > 0
-        where = f"{name}, {bits}-bit"
-        if diff <= 0 and (paper_diff is None or paper_diff > 0):
-            against.append(where + (" (within noise)" if noise else "")
-                           + (" (no paper value)" if paper_diff is None else ""))
-        elif diff > 0 and paper_diff is not None and paper_diff <= 0:
-            beyond.append(where)
-        agrees = "" if paper_diff is None else (
-            "yes" if _verdict(diff) == _verdict(paper_diff) else "**no**")
-        se_text = "" if se is None else f" ± {fmt(se, digits)}"
-        rows.append(f"| {name} | {bits} | {fmt(diff, digits)}{se_text} | {_verdict(diff)}"
-                    f"{' (within noise)' if noise else ''} | {fmt(paper_diff, digits)} | "
-                    f"{_verdict(paper_diff)} | {agrees} |")
+        bits_b = r["bits"] if baseline_bits is None else baseline_bits(r["bits"])
+        base = index.get((setting(r), bits_b, baseline))
+        if base is None:
+            continue
+        a = r[field] if field in r and r[field] else r["values"]
+        b = base[field] if field in base and base[field] else base["values"]
+        seeds = sorted(set(a) & set(b))
+        if not seeds:
+            continue
+        test = paired_t([b[s] for s in seeds], [a[s] for s in seeds])
+        paper = None if r["paper"] is None or base["paper"] is None else base["paper"] - r["paper"]
+        rows.append({"setting": setting(r), "bits": r["bits"], "test": test, "paper": paper,
+                     "record": r, "baseline": base})
+    for row, reject in zip(rows, holm([row["test"].p for row in rows])):
+        row["holm"] = reject
+    return rows
+
+
+def pooled(rows: List[dict]):
+    """One test over a claim's settings: each seed's mean difference over the settings
+    (seeds present in every setting), paired t with n − 1 df; plus the paper's mean."""
+    from _stats import paired_t
+    if not rows:
+        return None, None
+    seeds = None
+    for row in rows:
+        a, b = row["record"], row["baseline"]
+        have = set(a["values"]) & set(b["values"])
+        seeds = have if seeds is None else seeds & have
+    seeds = sorted(seeds or [])
+    if not seeds:
+        return None, None
+    per_seed = [mean([row["baseline"]["values"][s] - row["record"]["values"][s] for row in rows])
+                for s in seeds]
+    papers = [row["paper"] for row in rows if row["paper"] is not None]
+    return paired_t(per_seed, [0.0] * len(per_seed)), (mean(papers) if papers else None)
+
+
+def _direction(test) -> str:
+    if test.ci_low is None:
+        return "better" if test.mean > 0 else ("tie" if test.mean == 0 else "worse")
+    if test.ci_low > 0:
+        return "**better**"
+    if test.ci_high < 0:
+        return "**worse**"
+    return "no significant difference"
+
+
+def comparison_md(rows: List[dict], better: str, baseline: str, digits: int = 2,
+                  extra: Optional[Callable[[dict], str]] = None, extra_header: str = "") -> List[str]:
+    """A Markdown table of paired_rows: our difference with its 95 % CI and p, the paper's."""
     if not rows:
         return []
-    n = len(rows)
-    clear = "" if clear_wins == ours_wins or all("±" not in r for r in rows) else \
-        f" ({clear_wins} of them by more than two standard errors)"
-    lines = [f"**{better} vs {baseline}.** {better} has the lower error in {ours_wins} of {n} "
-             f"settings here{clear}; in the paper, in {paper_wins} of the {paper_known} "
-             "settings it reports."]
-    if against:
-        lines.append(f"Where our result disagrees with the paper's claim that {better} beats "
-                     f"{baseline} ({better} not better here): {'; '.join(against)}.")
-    else:
-        lines.append(f"Wherever the paper has {better} ahead of {baseline}, so do we.")
-    if beyond:
-        lines.append(f"{better} is ahead here but not in the paper: {'; '.join(beyond)}.")
-    if any("±" in r for r in rows):
-        lines.append("'± x' is the standard error of the paired per-seed difference; "
-                     "'within noise' marks differences smaller than two of them.")
-    lines += ["", f"| setting | bits | {baseline} − {better} (ours) | {better} better here? | "
-                  f"{baseline} − {better} (paper) | better in paper? | same verdict? |",
-              "|---|---|---|---|---|---|---|"] + rows
-    return lines
-
-
-def degradation(records: List[dict], methods: Sequence[str], setting: Callable[[dict], str],
-                digits: int = 2) -> List[str]:
-    """Mean loss against the float model of the same setting (quantized minus float), ours
-    and the paper's, per bit width and method: the size of the gap between the studies."""
-    floats = {setting(r): r for r in records if r["bits"] is None}
-    acc: Dict[tuple, List[tuple]] = {}
-    for r in records:
-        f = floats.get(setting(r))
-        if r["bits"] is None or r["method"] not in methods or f is None:
-            continue
-        ours = mean(r["values"]) - mean(f["values"])
-        paper = None if r["paper"] is None or f["paper"] is None else r["paper"] - f["paper"]
-        acc.setdefault((r["bits"], r["method"]), []).append((ours, paper))
-    lines = ["| bits | method | loss vs float, ours | loss vs float, paper | settings |",
-             "|---|---|---|---|---|"]
-    for (bits, method), pairs in sorted(acc.items(), key=lambda kv: (-kv[0][0], methods.index(kv[0][1]))):
-        # Average over the settings the paper reports, so both columns cover the same ones.
-        both = [(o, p) for o, p in pairs if p is not None] or pairs
-        papers = [p for _, p in both if p is not None]
-        lines.append(f"| {bits} | {method} | {fmt(mean([o for o, _ in both]), digits)} | "
-                     f"{fmt(mean(papers), digits) if papers else ''} | {len(both)} |")
+    head = (f"| setting | bits | {baseline} − {better}, ours [95 % CI] | p | {better} here | "
+            f"paper |" + (f" {extra_header} |" if extra else ""))
+    lines = [head, "|---" * (6 + bool(extra)) + "|"]
+    for row in rows:
+        t = row["test"]
+        p = "" if t.p is None else (f"{t.p:.3f}" if t.p >= 0.001 else "<0.001")
+        if row.get("holm"):
+            p += " †"
+        paper = "" if row["paper"] is None else f"{row['paper']:+.{digits}f}"
+        lines.append(f"| {row['setting']} | {row['bits']} | {t.text(digits)} | {p} | "
+                     f"{_direction(t)} | {paper} |"
+                     + (f" {extra(row)} |" if extra else ""))
     return lines
 
 
 # ---- Fig. 2 --------------------------------------------------------------------------------
 
 def draw_fig2(path: Path, curves: Dict[int, Dict[str, List[float]]], title: str) -> None:
-    """Step size per layer against retraining epoch, one panel per bit width."""
+    """Step size per layer against retraining epoch, relative to its start (QStep of the
+    float weights), one panel per bit width."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -218,10 +206,10 @@ def draw_fig2(path: Path, curves: Dict[int, Dict[str, List[float]]], title: str)
     fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
     for ax, (bits, layers) in zip(axes[0], sorted(curves.items())):
         for name, steps in layers.items():
-            ax.plot(range(len(steps)), steps, marker="o", label=name)
+            ax.plot(range(len(steps)), [s / steps[0] for s in steps], marker=".", label=name)
         ax.set_title(f"{bits}-bit")
         ax.set_xlabel("retraining epoch")
-        ax.set_ylabel("step size Δ")
+        ax.set_ylabel("step Δ / Δ at the start")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
