@@ -45,7 +45,7 @@ def _header(data: bytes) -> dict:
 
 
 @pytest.mark.parametrize("scheme,bits,kw", [
-    ("asymmetric", 4, {}), ("symmetric", 3, {}), ("symmetric", 8, {"method": "l2"}),
+    ("asymmetric", 4, {}), ("symmetric", 3, {}), ("symmetric", 8, {"step": "l2"}),
     ("pow2", 5, {"quantize_bias": True}), ("asymmetric", 2, {"granularity": "tensor"}),
     ("codebook", 2, {"codebook": [-0.3, -0.05, 0.1, 0.4], "batchnorm": False}),
 ])
@@ -65,6 +65,24 @@ def test_round_trip_gives_exactly_the_same_outputs(tmp_path, scheme, bits, kw):
         assert torch.equal(rec_loaded[key].p0, qp.p0) and rec_loaded[key].bits == qp.bits
     # A loaded model saves to the same bytes.
     assert S.to_bytes(loaded, {"scheme": scheme}) == path.read_bytes()
+
+
+def test_lbq_files_load_without_unpickling(tmp_path, monkeypatch):
+    """A .lbq file is JSON and raw bytes: loading it never reaches torch.load or pickle, so
+    weights_only (the torch >= 2.6 default) does not apply to it (docs: guide/ptq)."""
+    import pickle
+
+    q = lb.ptq(_trained_like(), "symmetric", 4)
+    path = tmp_path / "model.lbq"
+    lb.save_quantized(q, path)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("load_quantized unpickled something")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    assert torch.equal(lb.load_quantized(path, Net).eval()(X), q(X))
 
 
 def test_packed_sizes_are_real_bytes():
