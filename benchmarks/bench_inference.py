@@ -1,27 +1,34 @@
 """Packed inference speed and size, every ratio against a baseline timed in the same run.
 
-    .venv/bin/python benchmarks/bench_inference.py [--threads N] [--images 10000]
+    OMP_WAIT_POLICY=passive .venv/bin/python benchmarks/bench_inference.py [--threads N] [--images 10000]
+        [--isa auto|generic|avx2|avx512]
 
-Part 1: a 4096x4096 linear layer at batch 1 and 64: lowbit's 4-bit power-of-two shift
-kernels (int8 multiply-add and literal shift-and-add) and 4-bit LUT kernel against torch
-FP32 nn.Linear and torch's dynamic int8 Linear (quantize_dynamic, qnnpack and onednn).
+Part 1: a 4096x4096 linear layer at batch 1 and 64: lowbit's integer kernels for uniform
+weights (IntLinear, int8 activations per row) at 2, 3, 4 and 8 bits, symmetric and
+asymmetric, lowbit's 4-bit power-of-two shift kernels (int8 multiply-add and literal
+shift-and-add) and 4-bit LUT kernel against torch FP32 nn.Linear and torch's dynamic int8
+Linear (quantize_dynamic, every engine available: qnnpack, onednn).
 Part 2: LeNet-5 on Fashion-MNIST (the cached pretrained model, 4-bit power-of-two weights
 per channel, frozen without retraining), batch 1 over the test images: latency of the
 converted model, per-layer and fused (lb.inference.fuse), against the FP32 model, accuracy
-against the float-activation fake-quant model, real model bytes.
+against the float-activation fake-quant model, real model bytes; and the same with 4-bit
+symmetric weights on the fused integer kernels.
 Writes benchmarks/results/inference.json and inference.md. Targets (issue 5): batch 1 >=
 6x FP32 and >= 2x torch int8; batch 64 no slower than FP32; LeNet-5 >= 1.6x FP32 with
-accuracy within 0.5 points of fake quant.
+accuracy within 0.5 points of fake quant. Issue 15 (integer kernels, AVX-512 VNNI): faster
+than FP32 at batch 1 and 64 at every width, approaching torch's int8 at batch 64.
 """
 import argparse
 import copy
+import os
+import sys
 import time
 
 import torch
 from torch import nn
 
 import lowbit as lb
-from lowbit.inference import LUTLinear, ShiftLinear
+from lowbit.inference import IntLinear, LUTLinear, ShiftLinear
 
 from _timing import environment, keep_allocations_warm, paired_times, set_threads, write_results
 
@@ -31,17 +38,25 @@ def dynamic_int8(linear: nn.Linear, engine: str) -> nn.Module:
     return torch.quantization.quantize_dynamic(nn.Sequential(linear), {nn.Linear}, dtype=torch.qint8)
 
 
-def linear_layer(repeat: int) -> list:
+def linear_layer(repeat: int, int_isas=()) -> list:
     torch.manual_seed(0)
     fp32 = nn.Linear(4096, 4096)
     w = fp32.weight.detach()
     qp_pow2 = lb.calibrate(w, "pow2", 4, "channel")
     qp_sym = lb.calibrate(w, "symmetric", 4, "channel")
-    ours = {
+    ours = {}
+    for scheme in ("symmetric", "asymmetric"):
+        for bits in (2, 3, 4, 8):
+            qp = lb.calibrate(w, scheme, bits, "channel")
+            ours[f"int ({bits}-bit {scheme})"] = IntLinear(lb.fake_quantize(w, qp), qp, fp32.bias)
+    main_isa = lb.kernel_isa()
+    extra = [(f"{name}, {isa}", isa, mod) for isa in int_isas if isa != main_isa
+             for name, mod in ours.items()]  # the int kernels once more in a narrower build
+    ours.update({
         "shift int8 (4-bit pow2)": ShiftLinear(lb.fake_quantize(w, qp_pow2), qp_pow2, fp32.bias),
         "shift literal (4-bit pow2)": ShiftLinear(lb.fake_quantize(w, qp_pow2), qp_pow2, fp32.bias, method="literal"),
         "LUT (4-bit symmetric)": LUTLinear(lb.fake_quantize(w, qp_sym), qp_sym, fp32.bias),
-    }
+    })
     baselines = {"torch FP32": fp32}
     for engine in ("qnnpack", "onednn"):
         if engine in torch.backends.quantized.supported_engines:
@@ -50,20 +65,66 @@ def linear_layer(repeat: int) -> list:
     with torch.no_grad():
         for batch in (1, 64):
             x = torch.randn(batch, 4096)
-            for name, mod in ours.items():
+            for name, isa, mod in [(n, main_isa, m) for n, m in ours.items()] + extra:
                 if "literal" in name and batch > 1:
                     continue  # the literal kernel is the readable one: minutes at batch 64
+                lb.set_kernel_isa(isa)
                 for base_name, base in baselines.items():
                     if isinstance(base, tuple):
                         torch.backends.quantized.engine = base[0]
                         base = base[1]
                     t_ours, t_base, ratio = paired_times(lambda: mod(x), lambda: base(x),
                                                          repeat=repeat if "literal" not in name else 3)
-                    rows.append({"batch": batch, "ours": name, "ours_ms": 1e3 * t_ours,
+                    rows.append({"batch": batch, "ours": name, "isa": isa, "ours_ms": 1e3 * t_ours,
                                  "baseline": base_name, "baseline_ms": 1e3 * t_base, "speedup": ratio})
+            lb.set_kernel_isa(main_isa)
     sizes = {"torch FP32": 4 * (w.numel() + 4096)}
     sizes.update({n: m.model_size() for n, m in ours.items()})
     return rows, sizes
+
+
+def cpu_time_per_call(fn, calls: int) -> float:
+    """Seconds of this process's CPU time per call (time.process_time): unlike wall time,
+    it barely moves when other jobs share the cores."""
+    fn()
+    t0 = time.process_time()
+    for _ in range(calls):
+        fn()
+    return (time.process_time() - t0) / calls
+
+
+def single_thread_cpu(int_isas) -> list:
+    """The int kernels, torch FP32 and torch's onednn int8 on one thread each, by CPU time."""
+    torch.manual_seed(0)
+    fp32 = nn.Linear(4096, 4096)
+    w = fp32.weight.detach()
+    lb.set_num_threads(1)
+    torch.set_num_threads(1)
+    main_isa = lb.kernel_isa()
+    base = {"torch FP32": fp32}
+    if "onednn" in torch.backends.quantized.supported_engines:
+        base["torch dynamic int8 (onednn)"] = dynamic_int8(copy.deepcopy(fp32), "onednn")
+    rows = []
+    try:
+        with torch.no_grad():
+            for batch in (1, 64):
+                x = torch.randn(batch, 4096)
+                calls = 200 if batch == 1 else 20
+                if "torch dynamic int8 (onednn)" in base:
+                    torch.backends.quantized.engine = "onednn"
+                ref = {k: cpu_time_per_call(lambda: m(x), calls if "FP32" not in k else calls // 4) for k, m in base.items()}
+                for isa in [main_isa] + [i for i in int_isas if i != main_isa]:
+                    lb.set_kernel_isa(isa)
+                    for bits in (2, 4, 8):
+                        qp = lb.calibrate(w, "symmetric", bits, "channel")
+                        m = IntLinear(lb.fake_quantize(w, qp), qp, fp32.bias)
+                        t = cpu_time_per_call(lambda: m(x), calls)
+                        rows.append({"batch": batch, "isa": isa, "bits": bits, "ours_cpu_ms": 1e3 * t,
+                                     **{f"{k} cpu_ms": 1e3 * v for k, v in ref.items()},
+                                     **{f"vs {k}": v / t for k, v in ref.items()}})
+    finally:
+        lb.set_kernel_isa(main_isa)
+    return rows
 
 
 def lenet(images: int) -> dict:
@@ -72,10 +133,13 @@ def lenet(images: int) -> dict:
     fq = copy.deepcopy(model)
     lb.attach(fq, lb.QuantConfig(bits=4, scheme="pow2", granularity="channel"))
     lb.freeze(fq)
+    fq_sym = copy.deepcopy(model)
+    lb.attach(fq_sym, lb.QuantConfig(bits=4, scheme="symmetric", granularity="channel"))
+    lb.freeze(fq_sym)
     shift = lb.inference.convert(fq)
     lut = lb.inference.convert(fq, mode="lut")
     candidates = {"fp32": model, "shift": shift, "shift_fused": lb.inference.fuse(shift),
-                  "lut_fused": lb.inference.fuse(lut)}
+                  "lut_fused": lb.inference.fuse(lut), "int_fused": lb.inference.fuse(lb.inference.convert(fq_sym))}
 
     singles = x.split(1)  # the images as batches of one, sliced before the clock starts
 
@@ -91,22 +155,35 @@ def lenet(images: int) -> dict:
     us = {k: 1e6 * sorted(r[k] for r in rounds)[1] for k in candidates}
     out = {"images": images, **{f"{k}_us": v for k, v in us.items()},
            **{f"speedup_{k}": us["fp32"] / us[k] for k in candidates if k != "fp32"},
-           "acc_fake_quant": lb.models.accuracy(fq, x, y)}
+           "acc_fake_quant": lb.models.accuracy(fq, x, y), "acc_fake_quant_sym": lb.models.accuracy(fq_sym, x, y)}
     for k, m in candidates.items():
         out[f"acc_{k}"] = lb.models.accuracy(m, x, y)
         out[f"bytes_{k}"] = lb.inference.model_size(m)
     return out
 
 
-def markdown(env, rows, sizes, le) -> str:
+def markdown(env, rows, sizes, le, cpu_rows) -> str:
     out = [f"# Packed inference ({env['threads']} threads, {env['isa']}, torch {env['torch']}, {env['cpu']}, "
            f"load average {env['load_average_1min']} at the start, OMP_WAIT_POLICY={env['omp_wait_policy']})", "",
+           f"`{env['command']}` on {env['date']}; 1-minute load average {env['load_average_1min']} at the start, "
+           f"{env['load_average_end']} at the end (other jobs on the machine slow both sides of every pair).", "",
            "## 4096x4096 linear layer", "",
            "| batch | lowbit kernel | ms | baseline | ms | speedup |", "|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['batch']} | {r['ours']} | {r['ours_ms']:.2f} | {r['baseline']} | "
                    f"{r['baseline_ms']:.2f} | {r['speedup']:.2f}x |")
     out += ["", "| weights | bytes |", "|---|---|"] + [f"| {k} | {v:,} |" for k, v in sizes.items()]
+    if cpu_rows:
+        names = [k[3:] for k in cpu_rows[0] if k.startswith("vs ")]
+        out += ["", "### One thread each, CPU time per call", "",
+                "Seconds of CPU time the process spent per call (`time.process_time`), lowbit's int kernel "
+                "(symmetric, per-channel steps) and the baselines on one thread each: a measure of work that "
+                "other jobs on the machine move much less than wall time.", "",
+                "| batch | ISA | bits | int ms | " + " | ".join(f"{n} ms | vs {n}" for n in names) + " |",
+                "|---|---|---|---|" + "---|---|" * len(names)]
+        for r in cpu_rows:
+            out.append(f"| {r['batch']} | {r['isa']} | {r['bits']} | {r['ours_cpu_ms']:.2f} | " +
+                       " | ".join(f"{r[n + ' cpu_ms']:.2f} | {r['vs ' + n]:.2f}x" for n in names) + " |")
     out += ["", f"## LeNet-5, batch 1, {le['images']} Fashion-MNIST test images", "",
             "| model | latency (us / image) | speedup vs FP32 | accuracy (%) | bytes |", "|---|---|---|---|---|",
             f"| torch FP32 | {le['fp32_us']:.0f} | 1.00x | {le['acc_fp32']:.2f} | {le['bytes_fp32']:,} |",
@@ -117,6 +194,9 @@ def markdown(env, rows, sizes, le) -> str:
     for k, label in names.items():
         out.append(f"| {label} | {le[k + '_us']:.0f} | {le['speedup_' + k]:.2f}x | {le['acc_' + k]:.2f} | "
                    f"{le['bytes_' + k]:,} |")
+    out += [f"| 4-bit symmetric fake quant (float activations) | - | - | {le['acc_fake_quant_sym']:.2f} | - |",
+            f"| lowbit int (4-bit symmetric, int8 activations per row), fused | {le['int_fused_us']:.0f} | "
+            f"{le['speedup_int_fused']:.2f}x | {le['acc_int_fused']:.2f} | {le['bytes_int_fused']:,} |"]
     out.append("")
     return "\n".join(out)
 
@@ -126,15 +206,26 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--images", type=int, default=10000)
     ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--isa", default="auto", help="kernel build: auto (the widest this CPU runs), generic, avx2, avx512")
+    ap.add_argument("--int-isas", default="", help="comma-separated narrower builds to time the int kernels in too "
+                    "(e.g. avx2), as extra rows")
     args = ap.parse_args()
+    lb.set_kernel_isa(args.isa)
     keep_allocations_warm()
     threads = set_threads(args.threads)
     env = environment(threads)
-    rows, sizes = linear_layer(args.repeat)
+    env["command"] = "OMP_WAIT_POLICY=passive .venv/bin/python benchmarks/bench_inference.py " + " ".join(sys.argv[1:])
+    env["date"] = time.strftime("%Y-%m-%d %H:%M")
+    int_isas = [i for i in args.int_isas.split(",") if i]
+    rows, sizes = linear_layer(args.repeat, int_isas)
     le = lenet(args.images)
-    text = markdown(env, rows, sizes, le)
+    cpu_rows = single_thread_cpu(int_isas)
+    set_threads(args.threads)
+    env["load_average_end"] = round(os.getloadavg()[0], 2)
+    text = markdown(env, rows, sizes, le, cpu_rows)
     print(text)
-    write_results("inference", {"environment": env, "linear": rows, "sizes": sizes, "lenet5": le}, text)
+    write_results("inference", {"environment": env, "linear": rows, "sizes": sizes, "lenet5": le,
+                                "single_thread_cpu": cpu_rows}, text)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ with the same thread count for lowbit and torch and allocations kept warm for bo
 Writes benchmarks/results/kernels.json and kernels.md. Targets (issue 2): fake quant
 >= 10x torch's fake_quantize and >= 70% of copy bandwidth; QStep <= 12 copies;
 4-bit pack/unpack >= 50% of copy bandwidth. The other operators (quantize, dequantize,
-the STE, packed inference at 1024 x 1024) are timed against torch's nearest op, without
+the STE, packed inference at 1024 x 1024, the integer kernels) are timed against torch's nearest op, without
 targets, so that every torch.ops.lowbit op has a timing (tests/test_ops_discovered.py).
 """
 import argparse
@@ -113,6 +113,16 @@ def other_ops(w: torch.Tensor, step_c: torch.Tensor, rows: int, ratio) -> None:
           "torch FP32 F.linear")
     ratio(f"lut_linear, batch 1, {O} x {K}, 4-bit", lambda: ops.lut_linear(x, w_lut, 4, tables, bias),
           lambda: F.linear(x, lin, bias), "torch FP32 F.linear")
+    sym = lb.calibrate(lin, "symmetric", 4, "channel")  # the integer kernels: int8 activations per row
+    sym_codes = ops.quantize(lin, "symmetric", 4, sym.p0)
+    w_int, zero = ops.pack_int_rows(sym_codes, 4), torch.full((O,), 8, dtype=torch.int32)
+    ratio(f"pack_int_rows, {O} x {K}, 4-bit", lambda: ops.pack_int_rows(sym_codes, 4), sym_codes.clone,
+          "int8 codes copy (clone)")
+    ratio(f"int_matmul_int, batch 1, {O} x {K}, 4-bit", lambda: ops.int_matmul_int(x_codes, w_int, 4, zero),
+          lambda: F.linear(x, lin), "torch FP32 F.linear")
+    ratio(f"int_linear, batch 1, {O} x {K}, 4-bit",
+          lambda: ops.int_linear(x, w_int, 4, sym.p0.double(), zero, bias), lambda: F.linear(x, lin, bias),
+          "torch FP32 F.linear")
 
 
 def main() -> None:

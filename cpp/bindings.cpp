@@ -40,9 +40,11 @@ PYBIND11_MODULE(_C, m) {
         "Set the thread count (n <= 0 restores the default: OMP_NUM_THREADS, else the "
         "CPUs this process may use).");
   m.def("cpu_has_avx2", &lowbit::cpu_has_avx2);
-  m.def("isa", &lowbit::isa_name, "Instruction set of the kernels in use: 'avx2' or 'generic'.");
+  m.def("cpu_has_avx512", &lowbit::cpu_has_avx512,
+        "True when the CPU and OS run the avx512 build (AVX-512 F/BW/VL/DQ, VNNI, VBMI).");
+  m.def("isa", &lowbit::isa_name, "Instruction set of the kernels in use: 'avx512', 'avx2' or 'generic'.");
   m.def("set_isa", &lowbit::set_isa, py::arg("name"),
-        "Force 'generic' or 'avx2' kernels, or 'auto' to pick by CPU (for tests and benchmarks).");
+        "Force 'generic', 'avx2' or 'avx512' kernels, or 'auto' to pick by CPU (for tests and benchmarks).");
   m.def("scheme_traits", &scheme_traits,
         "The C++ scheme table (cpp/include/lowbit/schemes.h): one dict per scheme.");
   register_vbq(m);

@@ -23,13 +23,14 @@ def _seed_everything():
     yield
 
 
-@pytest.fixture(params=["generic", "avx2"])
+@pytest.fixture(params=["generic", "avx2", "avx512"])
 def isa(request):
-    """Runs a test once per kernel build; AVX2 is skipped on CPUs without it."""
+    """Runs a test once per kernel build; a build this CPU cannot run is skipped, saying why."""
     import lowbit
-    from lowbit._native import C
-    if request.param == "avx2" and not C.cpu_has_avx2():
-        pytest.skip("CPU has no AVX2")
+    from lowbit.threads import missing_isa_reason
+    why = missing_isa_reason(request.param)
+    if why:
+        pytest.skip(f"isa {request.param!r} not tested: {why}")
     lowbit.set_kernel_isa(request.param)
     yield request.param
     lowbit.set_kernel_isa("auto")

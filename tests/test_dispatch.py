@@ -129,10 +129,21 @@ def test_gil_is_released_during_native_work():
 
 
 def test_isa_switch_validates():
-    with pytest.raises(ValueError, match="isa must be"):
+    from lowbit.threads import ISAS, missing_isa_reason, supported_isas
+    with pytest.raises(ValueError, match="isa must be 'auto', 'generic', 'avx2' or 'avx512'"):
         lb.set_kernel_isa("sse9")
     lb.set_kernel_isa("auto")
-    assert lb.kernel_isa() in ("avx2", "generic")
+    assert lb.kernel_isa() == supported_isas()[-1]  # auto takes the widest build the CPU runs
+    try:
+        for name in ISAS:
+            if missing_isa_reason(name):
+                with pytest.raises(ValueError, match=f"isa='{name}' but this CPU lacks"):
+                    lb.set_kernel_isa(name)
+            else:
+                lb.set_kernel_isa(name)
+                assert lb.kernel_isa() == name
+    finally:
+        lb.set_kernel_isa("auto")
 
 
 def test_import_fails_loudly_on_a_torch_mismatch():

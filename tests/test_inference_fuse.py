@@ -61,7 +61,7 @@ def test_shift_conv_kernel_against_the_integer_reference(isa):
        bits=st.sampled_from([2, 3, 4, 5, 8]), mode=st.sampled_from(["shift", "lut"]),
        method=st.sampled_from(["auto", "literal"]), act_bits=st.sampled_from([8, 4]), batch=st.integers(1, 3),
        bias=st.booleans(), pool=st.booleans(), seed=st.integers(0, 2 ** 16),
-       isa=st.sampled_from(["generic", "avx2"] if lb._native.C.cpu_has_avx2() else ["generic"]))
+       isa=st.sampled_from(lb.threads.supported_isas()))
 def test_random_chains_fused_equal_converted(cin, mult, groups, k, stride, pad, dil, size, bits, mode, method,
                                              act_bits, batch, bias, pool, seed, isa):
     torch.manual_seed(seed)

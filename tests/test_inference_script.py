@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import lowbit as lb
-from lowbit.inference import (LUTConv1d, LUTConv2d, LUTLinear, PackedEmbedding, PackedEmbeddingBag,
-                              PackedMultiheadAttention, ShiftConv1d, ShiftConv2d, ShiftLinear)
+from lowbit.inference import (IntConv1d, IntConv2d, IntLinear, LUTConv1d, LUTConv2d, LUTLinear, PackedEmbedding,
+                              PackedEmbeddingBag, PackedMultiheadAttention, ShiftConv1d, ShiftConv2d, ShiftLinear)
 
 
 def _frozen(module, scheme, attr="weight", bits=4):
@@ -60,6 +60,11 @@ CASES = {
     "ShiftLinear x_scale": lambda: _linear(ShiftLinear, "pow2", act_bits=6, x_scale=0.02, method="literal"),
     "ShiftLinear no bias": lambda: (ShiftLinear(torch.tensor([[0.5, -0.25]]), lb.calibrate(torch.tensor([[0.5, -0.25]]), "pow2", 3)),
                                     lambda: (torch.randn(5, 2),)),
+    "IntLinear": lambda: _linear(IntLinear, "asymmetric"),
+    "IntLinear act_bits": lambda: _linear(IntLinear, "symmetric", act_bits=5),
+    "IntConv2d": lambda: _conv(IntConv2d, nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), "symmetric", (2, 4, 9, 9)),
+    "IntConv1d": lambda: _conv(IntConv1d, nn.Conv1d(4, 6, 3, padding=2, dilation=2), "asymmetric", (2, 4, 11)),
+    "PackedMultiheadAttention int": lambda: _attention(lambda w, qp, b: IntLinear(w, qp, b), "symmetric"),
     "LUTConv2d": lambda: _conv(LUTConv2d, nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), "asymmetric", (2, 4, 9, 9)),
     "ShiftConv2d": lambda: _conv(ShiftConv2d, nn.Conv2d(4, 6, 3, stride=3, groups=2), "pow2", (2, 4, 10, 10)),
     "ShiftConv2d x_scale": lambda: _conv(ShiftConv2d, nn.Conv2d(3, 4, 2, bias=False), "pow2", (1, 3, 6, 6), x_scale=0.05),

@@ -1,10 +1,11 @@
 // A fused inference chain (torch.classes.lowbit.ChainPlan): the layers of a converted
 // model run one after another inside one native call, with no Python and no per-layer
 // dispatch in between. Each step does exactly the arithmetic of the module it replaces
-// (ShiftLinear/ShiftConv2d/LUTLinear/LUTConv2d, ReLU, MaxPool2d, flatten, and float
-// Linear/Conv2d/BatchNorm2d through the same ATen ops), so a fused model's outputs equal
-// the unfused converted model's bit for bit. Convolutions quantize their whole input once
-// and build integer im2col columns per image; the packed kernels write NCHW directly.
+// (ShiftLinear/ShiftConv2d/IntLinear/IntConv2d/LUTLinear/LUTConv2d, ReLU, MaxPool2d,
+// flatten, and float Linear/Conv2d/BatchNorm2d through the same ATen ops), so a fused
+// model's outputs equal the unfused converted model's bit for bit. Shift convolutions
+// quantize their whole input once and build integer im2col columns per image; int layers
+// quantize each row of float columns with its own step; the kernels write NCHW directly.
 #include <ATen/ATen.h>
 #include <torch/custom_class.h>
 #include <torch/library.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "lowbit/common.h"
+#include "lowbit/int_rows.h"
 #include "lowbit/kernels.h"
 #include "lowbit/packed_rows.h"
 #include "ops/check.h"
@@ -22,11 +24,15 @@ namespace lowbit::ops {
 namespace {
 namespace K = lowbit::kernels;
 
-// A ShiftLinear/LUTLinear (conv = false) or ShiftConv2d/LUTConv2d (conv = true) layer.
+// A Shift/Int/LUTLinear (conv = false) or Shift/Int/LUTConv2d (conv = true) layer.
+enum class Kind { shift, integer, lut };
+
 struct PackedLayer {
-  bool shift = true;               // power-of-two weights, integer activations; else LUT
+  Kind kind = Kind::shift;         // pow2 + integer activations, uniform + int8 rows, or tables
+  bool shift = true;               // kind == Kind::shift
   std::vector<at::Tensor> packed;  // per convolution group: [O / groups, row bytes] uint8
-  at::Tensor scale;                // shift: w_scale [O] float64; LUT: tables [groups * t, 2^bits]
+  at::Tensor scale;                // shift, int: w_scale [O] float64; LUT: tables [groups * t, 2^bits]
+  at::Tensor zero_point;           // int: the zero field of each row, int32 [O]
   at::Tensor bias;                 // [O] float32, or undefined
   int64_t bits = 4, act_bits = 8, method = 1, O = 0;
   c10::optional<double> x_scale;
@@ -51,6 +57,25 @@ at::Tensor activation_codes(const PackedLayer& L, const at::Tensor& x, float* st
   return codes;
 }
 
+// Float rows [N x Kg] -> int8 codes and one step per row, as int_linear does.
+void row_codes(const PackedLayer& L, const float* rows, int64_t N, int64_t Kg, int8_t* codes, float* steps) {
+  TORCH_CHECK_VALUE(K::quantize_rows(rows, N, Kg, int(L.act_bits), codes, steps),
+                    "input of an int layer contains NaN or Inf");
+}
+
+// Uniform weights of group g times float rows [N x Kg], quantized per row here.
+void int_product(const PackedLayer& L, int64_t g, const float* rows, int64_t N, int64_t Kg, float* out,
+                 bool channel_major, std::vector<int8_t>& codes, std::vector<float>& steps) {
+  const int64_t Og = L.O / L.groups;
+  codes.resize(size_t(N * Kg));
+  steps.resize(size_t(N));
+  row_codes(L, rows, N, Kg, codes.data(), steps.data());
+  K::int_gemm(codes.data(), N, Kg, L.packed[size_t(g)].data_ptr<uint8_t>(), Og, int(L.bits),
+              L.zero_point.data_ptr<int32_t>() + g * Og, steps.data(), L.scale.data_ptr<double>() + g * Og,
+              L.bias.defined() ? L.bias.data_ptr<float>() + g * Og : nullptr, nullptr, out,
+              channel_major ? 1 : L.O, channel_major ? N : 1);
+}
+
 // One product of columns [N x Kg] with the packed rows of group g, written channel-major
 // (conv: out[o * N + n]) or row-major (linear: out[n * O + o]).
 void packed_product(const PackedLayer& L, int64_t g, const void* cols, int64_t N, int64_t Kg, float step,
@@ -59,7 +84,11 @@ void packed_product(const PackedLayer& L, int64_t g, const void* cols, int64_t N
   const float* bias = L.bias.defined() ? L.bias.data_ptr<float>() + g * Og : nullptr;
   const uint8_t* w = L.packed[size_t(g)].data_ptr<uint8_t>();
   const int64_t sn = channel_major ? 1 : L.O, so = channel_major ? N : 1;
-  if (L.shift) {
+  if (L.kind == Kind::integer) {
+    std::vector<int8_t> codes;
+    std::vector<float> steps;
+    int_product(L, g, static_cast<const float*>(cols), N, Kg, out, channel_major, codes, steps);
+  } else if (L.shift) {
     K::shift_gemm(static_cast<const int8_t*>(cols), N, Kg, w, Og, int(L.bits), step,
                   L.scale.data_ptr<double>() + g * Og, bias, int(L.method), nullptr, out, sn, so);
   } else {
@@ -78,7 +107,7 @@ at::Tensor run_linear(const PackedLayer& L, const at::Tensor& x) {
   shape.back() = L.O;
   at::Tensor out = at::empty(shape, x.options());
   const void* cols = L.shift ? static_cast<const void*>(codes.data_ptr<int8_t>()) : x.data_ptr<float>();
-  packed_product(L, 0, cols, x.numel() / L.in, L.in, step, out.data_ptr<float>(), false);
+  packed_product(L, 0, cols, x.numel() / L.in, L.in, step, out.data_ptr<float>(), false);  // int: x's rows
   return out;
 }
 
@@ -104,6 +133,7 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
     leave_cpu(master_cpu);
     std::vector<int8_t> icols;  // im2col rows, for the paths that need them
     std::vector<float> fcols;
+    std::vector<float> steps;
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t g = 0; g < L.groups; ++g) {
@@ -117,6 +147,10 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
           icols.resize(size_t(N * Kg));
           K::im2col<int8_t>(codes.data_ptr<int8_t>() + b * image, s, g * Cg, Cg, icols.data());
           packed_product(L, g, icols.data(), N, Kg, step, dst, true);
+        } else if (L.kind == Kind::integer) {
+          fcols.resize(size_t(N * Kg));
+          K::im2col<float>(x.data_ptr<float>() + b * image, s, g * Cg, Cg, fcols.data());
+          int_product(L, g, fcols.data(), N, Kg, dst, true, icols, steps);
         } else {
           fcols.resize(size_t(N * Kg));
           K::im2col<float>(x.data_ptr<float>() + b * image, s, g * Cg, Cg, fcols.data());
@@ -154,37 +188,79 @@ std::vector<int64_t> pair(const std::vector<int64_t>& v, const char* name) {
   return v;
 }
 
+// The geometry, packed rows and bias shared by every packed layer; row_bytes(K) is the
+// packed row length of the layer's layout.
+template <class RowBytes>
+PackedLayer packed_layer(std::vector<at::Tensor>& packed, const at::Tensor& scale, const c10::optional<at::Tensor>& bias,
+                         int64_t bits, int64_t in, const std::vector<int64_t>& conv, RowBytes row_bytes) {
+  PackedLayer L;
+  L.bits = bits;
+  L.in = in;
+  L.conv = !conv.empty();
+  if (L.conv) {
+    TORCH_CHECK_VALUE(conv.size() == 9, "conv must be [kh, kw, sh, sw, ph, pw, dh, dw, groups]");
+    L.kh = conv[0], L.kw = conv[1], L.sh = conv[2], L.sw = conv[3], L.ph = conv[4], L.pw = conv[5];
+    L.dh = conv[6], L.dw = conv[7], L.groups = conv[8];
+    TORCH_CHECK_VALUE(L.kh > 0 && L.kw > 0 && L.sh > 0 && L.sw > 0 && L.dh > 0 && L.dw > 0 && L.ph >= 0 &&
+                          L.pw >= 0, "convolution kernel, stride and dilation must be positive, padding >= 0");
+  }
+  TORCH_CHECK_VALUE(L.groups >= 1 && int64_t(packed.size()) == L.groups && in % L.groups == 0,
+                    "one packed weight per convolution group is needed");
+  const int64_t Kg = L.conv ? in / L.groups * L.kh * L.kw : in;
+  for (auto& p : packed) {
+    TORCH_CHECK_VALUE(p.device().is_cpu() && scale.device().is_cpu() && (!bias || bias->device().is_cpu()),
+                      "a fused plan runs on the CPU: packed weights, scales and bias must be CPU tensors");
+    TORCH_CHECK_TYPE(p.scalar_type() == at::kByte && p.dim() == 2 && p.size(1) == row_bytes(Kg),
+                     "packed weights must be uint8 [rows, ", row_bytes(Kg), "]");
+    TORCH_CHECK_VALUE(p.size(0) >= 1 && p.size(0) == packed[0].size(0), "every group must have as many rows (>= 1)");
+    L.packed.push_back(p.contiguous());
+  }
+  L.O = packed[0].size(0) * L.groups;
+  if (bias) {
+    TORCH_CHECK_TYPE(bias->scalar_type() == at::kFloat && bias->numel() == L.O, "bias must be float32 [", L.O, "]");
+    L.bias = bias->contiguous();
+  }
+  return L;
+}
+
 class ChainPlan : public torch::CustomClassHolder {
  public:
+  // Uniform weights on the integer kernel (IntLinear / IntConv2d): bit-plane rows, w_scale
+  // float64 [O], zero_point int32 [O]; conv as in add_packed.
+  void add_int(std::vector<at::Tensor> packed, at::Tensor w_scale, at::Tensor zero_point,
+               c10::optional<at::Tensor> bias, int64_t bits, int64_t in, std::vector<int64_t> conv,
+               int64_t act_bits) {
+    check_bits(bits, 2, 8, "uniform weights");
+    check_bits(act_bits, 2, 8, "activations");
+    PackedLayer L = packed_layer(packed, w_scale, bias, bits, in, conv,
+                                 [bits](int64_t k) { return int_row_bytes(k, int(bits)); });
+    TORCH_CHECK_VALUE(L.conv ? in / L.groups * L.kh * L.kw <= K::kIntMaxK : in <= K::kIntMaxK,
+                      "int kernels take at most ", K::kIntMaxK, " input features per product");
+    L.kind = Kind::integer;
+    L.shift = false;
+    L.act_bits = act_bits;
+    TORCH_CHECK_TYPE(w_scale.scalar_type() == at::kDouble && w_scale.numel() == L.O, "w_scale must be float64 [", L.O, "]");
+    TORCH_CHECK_TYPE(zero_point.scalar_type() == at::kInt && zero_point.numel() == L.O && zero_point.device().is_cpu(),
+                     "zero_point must be int32 [", L.O, "]");
+    L.scale = w_scale.contiguous();
+    L.zero_point = zero_point.contiguous();
+    const int32_t* z = L.zero_point.data_ptr<int32_t>();
+    for (int64_t i = 0; i < L.O; ++i)
+      TORCH_CHECK_VALUE(z[i] >= 0 && z[i] < (1 << bits), "zero_point must hold fields in [0, ", (1 << bits) - 1, "]");
+    const bool is_conv = L.conv;
+    add(std::string("int") + (is_conv ? "_conv2d" : "_linear"),
+        [L = std::move(L), is_conv](const at::Tensor& x, bool) { return is_conv ? run_conv(L, x) : run_linear(L, x); });
+  }
+
   // conv: [] for a linear layer, else [kh, kw, sh, sw, ph, pw, dh, dw, groups].
   void add_packed(bool shift, std::vector<at::Tensor> packed, at::Tensor scale, c10::optional<at::Tensor> bias,
                   int64_t bits, int64_t in, std::vector<int64_t> conv, int64_t act_bits,
                   c10::optional<double> x_scale, std::string method) {
-    PackedLayer L;
-    L.shift = shift;
-    L.bits = bits;
-    L.in = in;
-    L.conv = !conv.empty();
-    if (L.conv) {
-      TORCH_CHECK_VALUE(conv.size() == 9, "conv must be [kh, kw, sh, sw, ph, pw, dh, dw, groups]");
-      L.kh = conv[0], L.kw = conv[1], L.sh = conv[2], L.sw = conv[3], L.ph = conv[4], L.pw = conv[5];
-      L.dh = conv[6], L.dw = conv[7], L.groups = conv[8];
-      TORCH_CHECK_VALUE(L.kh > 0 && L.kw > 0 && L.sh > 0 && L.sw > 0 && L.dh > 0 && L.dw > 0 && L.ph >= 0 &&
-                            L.pw >= 0, "convolution kernel, stride and dilation must be positive, padding >= 0");
-    }
-    TORCH_CHECK_VALUE(L.groups >= 1 && int64_t(packed.size()) == L.groups && in % L.groups == 0,
-                      "one packed weight per convolution group is needed");
-    const int64_t Kg = L.conv ? in / L.groups * L.kh * L.kw : in;
     check_bits(bits, 1, 8, "packed weights");
-    for (auto& p : packed) {
-      TORCH_CHECK_VALUE(p.device().is_cpu() && scale.device().is_cpu() && (!bias || bias->device().is_cpu()),
-                        "a fused plan runs on the CPU: packed weights, scales and bias must be CPU tensors");
-      TORCH_CHECK_TYPE(p.scalar_type() == at::kByte && p.dim() == 2 && p.size(1) == packed_row_bytes(Kg, int(bits)),
-                       "packed weights must be uint8 [rows, ", packed_row_bytes(Kg, int(bits)), "]");
-      TORCH_CHECK_VALUE(p.size(0) >= 1 && p.size(0) == packed[0].size(0), "every group must have as many rows (>= 1)");
-      L.packed.push_back(p.contiguous());
-    }
-    L.O = packed[0].size(0) * L.groups;
+    PackedLayer L = packed_layer(packed, scale, bias, bits, in, conv,
+                                 [bits](int64_t k) { return packed_row_bytes(k, int(bits)); });
+    L.shift = shift;
+    L.kind = shift ? Kind::shift : Kind::lut;
     if (shift) {
       check_bits(bits, 2, 8, "power-of-two weights");
       check_bits(act_bits, 2, 8, "activations");
@@ -200,10 +276,6 @@ class ChainPlan : public torch::CustomClassHolder {
     L.scale = scale.contiguous();
     L.act_bits = act_bits;
     L.x_scale = x_scale;
-    if (bias) {
-      TORCH_CHECK_TYPE(bias->scalar_type() == at::kFloat && bias->numel() == L.O, "bias must be float32 [", L.O, "]");
-      L.bias = bias->contiguous();
-    }
     const bool is_conv = L.conv;
     add(std::string(shift ? "shift" : "lut") + (is_conv ? "_conv2d" : "_linear"),
         [L = std::move(L), is_conv](const at::Tensor& x, bool) { return is_conv ? run_conv(L, x) : run_linear(L, x); });
@@ -271,6 +343,7 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.class_<ChainPlan>("ChainPlan")
       .def(torch::init<>())
       .def("add_packed", &ChainPlan::add_packed)
+      .def("add_int", &ChainPlan::add_int)
       .def("add_relu", &ChainPlan::add_relu)
       .def("add_max_pool2d", &ChainPlan::add_max_pool2d)
       .def("add_flatten", &ChainPlan::add_flatten)

@@ -1,9 +1,11 @@
 // CPU adapters for packed inference: row packing, the power-of-two shift kernels with
-// integer activations, and the codebook look-up-table kernel with float activations.
+// integer activations, the codebook look-up-table kernel with float activations, and the
+// integer kernels for uniform codes (int8 activations per row, bit-plane weight rows).
 #include <ATen/ATen.h>
 #include <c10/util/Optional.h>
 #include <torch/library.h>
 
+#include "lowbit/int_rows.h"
 #include "lowbit/kernels.h"
 #include "lowbit/packed_rows.h"
 #include "ops/check.h"
@@ -144,6 +146,86 @@ at::Tensor lut_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_
   return out.reshape(out_shape(x_in, O));
 }
 
+// [O, K] codes -> [O, int_row_bytes(K, bits)] bit-plane rows.
+at::Tensor pack_int_rows_cpu(const at::Tensor& codes_in, int64_t bits) {
+  check_bits(bits, 2, 8, "pack_int_rows");
+  const auto dt = codes_in.scalar_type();
+  TORCH_CHECK_TYPE(dt == at::kByte || dt == at::kChar, "codes must be uint8 or int8, got ", dt);
+  TORCH_CHECK_VALUE(codes_in.dim() == 2 && codes_in.numel() > 0, "codes must be a non-empty [rows, K] matrix, got shape ",
+                    codes_in.sizes());
+  const at::Tensor codes = codes_in.contiguous();
+  const int64_t O = codes.size(0), Kd = codes.size(1);
+  const uint8_t offset = dt == at::kChar ? uint8_t(1u << (bits - 1)) : 0;
+  at::Tensor out = at::empty({O, int_row_bytes(Kd, int(bits))}, codes.options().dtype(at::kByte));
+  TORCH_CHECK_VALUE(K::pack_int_rows(static_cast<const uint8_t*>(codes.data_ptr()), O, Kd, int(bits), offset,
+                                     out.data_ptr<uint8_t>()),
+                    "codes do not fit in ", bits, " bits");
+  return out;
+}
+
+void check_int_packed(const at::Tensor& w, int64_t Kd, int64_t bits) {
+  TORCH_CHECK_VALUE(Kd <= K::kIntMaxK, "int kernels take at most ", K::kIntMaxK, " input features, got ", Kd);
+  TORCH_CHECK_TYPE(w.scalar_type() == at::kByte, "packed weights must be uint8, got ", w.scalar_type());
+  TORCH_CHECK_VALUE(w.dim() == 2 && w.size(0) > 0, "packed weights must be [out_features, row_bytes], got shape ",
+                    w.sizes());
+  TORCH_CHECK_VALUE(w.size(1) == int_row_bytes(Kd, int(bits)), "bit-plane rows hold ", w.size(1), " bytes but ", Kd,
+                    " input features at ", bits, " bits need ", int_row_bytes(Kd, int(bits)),
+                    ": wrong input size or bits");
+}
+
+void check_zero_point(const at::Tensor& z, int64_t O, int64_t bits) {
+  TORCH_CHECK_TYPE(z.scalar_type() == at::kInt, "zero_point must be int32, got ", z.scalar_type());
+  TORCH_CHECK_VALUE(z.dim() == 1 && z.size(0) == O, "zero_point must have shape [", O, "], got ", z.sizes());
+  const int32_t* p = z.data_ptr<int32_t>();
+  for (int64_t i = 0; i < O; ++i)
+    TORCH_CHECK_VALUE(p[i] >= 0 && p[i] < (1 << bits), "zero_point must hold fields in [0, ", (1 << bits) - 1,
+                      "] for ", bits, " bits, got ", p[i]);
+}
+
+// Exact sums x_codes @ (u - zero_point)^T of int8 codes and bit-plane rows.
+at::Tensor int_matmul_int_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_t bits,
+                              const at::Tensor& zero_point_in) {
+  check_bits(bits, 2, 8, "uniform weights");
+  TORCH_CHECK_TYPE(x_in.scalar_type() == at::kChar, "x codes must be int8, got ", x_in.scalar_type());
+  TORCH_CHECK_VALUE(x_in.dim() >= 1 && x_in.numel() > 0, "x codes must be non-empty, got shape ", x_in.sizes());
+  const at::Tensor x = x_in.reshape({-1, x_in.size(-1)}).contiguous(), w = w_in.contiguous();
+  check_int_packed(w, x.size(1), bits);
+  const int64_t O = w.size(0);
+  const at::Tensor z = zero_point_in.contiguous();
+  check_zero_point(z, O, bits);
+  at::Tensor acc = at::empty({x.size(0), O}, x.options().dtype(at::kLong));
+  K::int_gemm(x.data_ptr<int8_t>(), x.size(0), x.size(1), w.data_ptr<uint8_t>(), O, int(bits), z.data_ptr<int32_t>(),
+              nullptr, nullptr, nullptr, acc.data_ptr<int64_t>(), nullptr, O, 1);
+  return acc.reshape(out_shape(x_in, O));
+}
+
+at::Tensor int_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_t bits, const at::Tensor& w_scale_in,
+                          const at::Tensor& zero_point_in, const c10::optional<at::Tensor>& bias_in,
+                          int64_t act_bits) {
+  check_bits(bits, 2, 8, "uniform weights");
+  check_bits(act_bits, 2, 8, "activations");
+  const at::Tensor x = as_matrix(x_in, "x"), w = w_in.contiguous(), w_scale = w_scale_in.contiguous();
+  const at::Tensor z = zero_point_in.contiguous();
+  const int64_t N = x.size(0), Kd = x.size(1);
+  check_int_packed(w, Kd, bits);
+  const int64_t O = w.size(0);
+  check_w_scale(w_scale, O);
+  check_zero_point(z, O, bits);
+  check_bias(bias_in, O);
+  const at::Tensor bias = bias_in ? bias_in->contiguous() : at::Tensor();
+  // One dynamic step per row, max|x| / (2^(act_bits-1) - 1), as qparams' 'maxabs' rule.
+  at::Tensor step = at::empty({N}, x.options());
+  at::Tensor codes = at::empty({N, Kd}, x.options().dtype(at::kChar));
+  TORCH_CHECK_VALUE(K::quantize_rows(x.data_ptr<float>(), N, Kd, int(act_bits), codes.data_ptr<int8_t>(),
+                                     step.data_ptr<float>()),
+                    "x contains NaN or Inf");
+  at::Tensor out = at::empty({N, O}, x.options());
+  K::int_gemm(codes.data_ptr<int8_t>(), N, Kd, w.data_ptr<uint8_t>(), O, int(bits), z.data_ptr<int32_t>(),
+              step.data_ptr<float>(), w_scale.data_ptr<double>(), bias.defined() ? bias.data_ptr<float>() : nullptr,
+              nullptr, out.data_ptr<float>(), O, 1);
+  return out.reshape(out_shape(x_in, O));
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(lowbit, CPU, m) {
@@ -152,6 +234,9 @@ TORCH_LIBRARY_IMPL(lowbit, CPU, m) {
   m.impl("shift_matmul_int", shift_matmul_int_cpu);
   m.impl("shift_linear", shift_linear_cpu);
   m.impl("lut_linear", lut_linear_cpu);
+  m.impl("pack_int_rows", pack_int_rows_cpu);
+  m.impl("int_matmul_int", int_matmul_int_cpu);
+  m.impl("int_linear", int_linear_cpu);
 }
 
 }  // namespace lowbit::ops

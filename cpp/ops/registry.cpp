@@ -36,6 +36,12 @@ constexpr OpDef kOps[] = {
     {"shift_linear(Tensor x, Tensor w_packed, int bits, Tensor w_scale, Tensor? bias,"
      " int act_bits=8, float? x_scale=None, str method='auto') -> Tensor", false},
     {"lut_linear(Tensor x, Tensor w_packed, int bits, Tensor tables, Tensor? bias) -> Tensor", false},
+    // Uniform codes with int8 activations: weights as bit-plane rows (lowbit/int_rows.h),
+    // zero_point int32 [O] the field that stands for 0, w_scale float64 [O].
+    {"pack_int_rows(Tensor codes, int bits) -> Tensor", false},
+    {"int_matmul_int(Tensor x_codes, Tensor w_packed, int bits, Tensor zero_point) -> Tensor", false},
+    {"int_linear(Tensor x, Tensor w_packed, int bits, Tensor w_scale, Tensor zero_point, Tensor? bias,"
+     " int act_bits=8) -> Tensor", false},
 };
 
 }  // namespace

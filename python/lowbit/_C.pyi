@@ -24,11 +24,14 @@ def set_num_threads(n: int) -> None:
 
 def cpu_has_avx2() -> bool: ...
 
+def cpu_has_avx512() -> bool:
+    """True when the CPU and OS run the avx512 build (AVX-512 F/BW/VL/DQ, VNNI, VBMI)."""
+
 def isa() -> str:
-    """Instruction set of the kernels in use: 'avx2' or 'generic'."""
+    """Instruction set of the kernels in use: 'avx512', 'avx2' or 'generic'."""
 
 def set_isa(name: str) -> None:
-    """Force 'generic' or 'avx2' kernels, or 'auto' to pick by CPU."""
+    """Force 'generic', 'avx2' or 'avx512' kernels, or 'auto' to pick by CPU."""
 
 def scheme_traits() -> List[Dict[str, Any]]:
     """The C++ scheme table: one dict per scheme (name, is_signed, min_bits, max_bits, p0,

@@ -27,7 +27,7 @@ from .quant import QParams
 @dataclass(frozen=True)
 class CoverageRow:
     """One parameter. kind: its layer kind, or the module type when no kind covers it;
-    kernel: the packed kernel convert uses ('shift', 'lut'), None when the layer stays float
+    kernel: the packed kernel convert uses ('int', 'shift', 'lut'), None when the layer stays float
     after convert (`reason` then says why)."""
     name: str
     layer: str

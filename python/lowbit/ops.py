@@ -120,3 +120,25 @@ def lut_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, tables: torch
                bias: Optional[torch.Tensor] = None) -> torch.Tensor:
     """x @ W.T + bias where W[o, k] = tables[group of o, field] is decoded inside the kernel."""
     return _ops.lut_linear(x, w_packed, bits, tables, bias)
+
+
+def pack_int_rows(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    """[O, K] codes -> [O, ceil(K / 64) * 8 * bits] uint8 bit-plane rows, the weight layout of
+    the integer kernels (signed int8 codes offset by 2^(bits-1), as in pack; 2..8 bits)."""
+    return _ops.pack_int_rows(codes, bits)
+
+
+def int_matmul_int(x_codes: torch.Tensor, w_packed: torch.Tensor, bits: int,
+                   zero_point: torch.Tensor) -> torch.Tensor:
+    """Exact int64 sums x_codes @ (u - zero_point)^T of int8 activation codes and the fields u
+    of bit-plane rows; zero_point (int32 [O]) is the field that stands for 0."""
+    return _ops.int_matmul_int(x_codes, w_packed, bits, zero_point)
+
+
+def int_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, w_scale: torch.Tensor,
+               zero_point: torch.Tensor, bias: Optional[torch.Tensor] = None,
+               act_bits: int = 8) -> torch.Tensor:
+    """Each row of x quantized to act_bits symmetric integers with its own step
+    (max|row| / (2^(act_bits-1) - 1)), multiplied in integers by uniform weights, rescaled
+    by step[n] * w_scale[o] (float64 [O]) and offset by bias."""
+    return _ops.int_linear(x, w_packed, bits, w_scale, zero_point, bias, act_bits)

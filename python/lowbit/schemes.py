@@ -40,7 +40,9 @@ class SchemeSpec:
         (lb.attach, lb.retrain) and for data-free post-training quantization (lb.ptq);
         `step_note` says why they differ where they do.
     kernels: the packed inference kernels that can run these codes, preferred first
-        (lb.inference.convert's mode='auto' takes the first).
+        (lb.inference.convert's mode='auto' takes the first): 'int' (int8 activations
+        per row, integer sums), 'shift' (integer activations, shifts and adds) or 'lut'
+        (float activations, tables).
     quantize_ref / dequantize_ref: the reference math (lowbit.reference.grids) on
         grouped inputs; the native kernels must reproduce it.
     """
@@ -106,7 +108,7 @@ SCHEMES: Dict[str, SchemeSpec] = {s.name: s for s in (
         name="symmetric", label="symmetric", signed=True, min_bits=2,
         params=(Param("step", "the distance D between levels: value = code * D", "weight", "[G]", "positive"),),
         levels=lambda b: 2 ** b - 1, step_rules=("l2", "maxabs", "meanstd"),
-        retrain_step="l2", ptq_step="maxabs", step_note=_SYMMETRIC_NOTE, kernels=("lut",),
+        retrain_step="l2", ptq_step="maxabs", step_note=_SYMMETRIC_NOTE, kernels=("int", "lut"),
         quantize_ref=grids.symmetric_quantize, dequantize_ref=grids.symmetric_dequantize),
     SchemeSpec(
         name="asymmetric", label="asymmetric", signed=False, min_bits=2,
@@ -114,7 +116,7 @@ SCHEMES: Dict[str, SchemeSpec] = {s.name: s for s in (
                       "weight", "[G]", "positive"),
                 Param("zero_point", "the code that stands for 0", "int32", "[G]", "code")),
         levels=lambda b: 2 ** b, step_rules=("minmax",), retrain_step="minmax", ptq_step="minmax",
-        step_note="one rule: the min/max range widened to contain 0", kernels=("lut",),
+        step_note="one rule: the min/max range widened to contain 0", kernels=("int", "lut"),
         quantize_ref=grids.asymmetric_quantize, dequantize_ref=grids.asymmetric_dequantize),
     SchemeSpec(
         name="pow2", label="power of two", signed=True, min_bits=2,

@@ -15,11 +15,30 @@ def set_num_threads(n: int) -> None:
     C.set_num_threads(n)
 
 
+ISAS = ("generic", "avx2", "avx512")
+
+
 def kernel_isa() -> str:
-    """'avx2' or 'generic': which build of the kernels runs."""
+    """'avx512', 'avx2' or 'generic': which build of the kernels runs."""
     return C.isa()
 
 
 def set_kernel_isa(name: str) -> None:
-    """Force 'generic' or 'avx2' kernels, or 'auto' (for tests and benchmarks)."""
+    """Force 'generic', 'avx2' or 'avx512' kernels, or 'auto' (the widest this CPU runs;
+    for tests and benchmarks). A build the CPU cannot run is a ValueError."""
     C.set_isa(name)
+
+
+def supported_isas() -> tuple:
+    """The kernel builds this CPU can run, narrowest first (a subset of ISAS)."""
+    has = {"generic": True, "avx2": C.cpu_has_avx2(), "avx512": C.cpu_has_avx512()}
+    return tuple(n for n in ISAS if has[n])
+
+
+def missing_isa_reason(name: str) -> str:
+    """Why this CPU cannot run build `name` ('' when it can)."""
+    if name == "avx2" and not C.cpu_has_avx2():
+        return "this CPU has no AVX2/FMA"
+    if name == "avx512" and not C.cpu_has_avx512():
+        return "this CPU (or OS) lacks AVX-512 F/BW/VL/DQ with VNNI and VBMI"
+    return ""

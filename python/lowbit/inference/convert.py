@@ -17,9 +17,10 @@ from ..qrecord import QPARAMS_ATTR
 from ..quant import QParams, fake_quantize
 from .attention import PackedMultiheadAttention
 from .embedding import PackedEmbedding, PackedEmbeddingBag
+from .int_modules import IntConv1d, IntConv2d, IntLinear
 from .modules import LUTConv1d, LUTConv2d, LUTLinear, ShiftConv1d, ShiftConv2d, ShiftLinear
 
-MODES = ("auto", "shift", "lut")
+MODES = ("auto", "int", "shift", "lut")
 
 
 class LeftFloatWarning(UserWarning):
@@ -40,8 +41,11 @@ def _kernel(scheme: str, mode: str, where: str) -> str:
 
 def _linear_maker(mode: str, opts: Dict, where: str) -> Callable:
     def make(weight: torch.Tensor, qp: QParams, bias: Optional[torch.Tensor]) -> nn.Module:
-        if _kernel(qp.scheme, mode, where) == "shift":
+        kernel = _kernel(qp.scheme, mode, where)
+        if kernel == "shift":
             return ShiftLinear(weight, qp, bias, opts["act_bits"], opts["x_scale"], opts["method"])
+        if kernel == "int":
+            return IntLinear(weight, qp, bias, opts["act_bits"])
         return LUTLinear(weight, qp, bias)
     return make
 
@@ -52,7 +56,8 @@ def _build_linear(m, qps, mode, opts, name):
     return _linear_maker(mode, opts, name)(m.weight, qps["weight"], m.bias), None
 
 
-_CONV = {nn.Conv1d: (ShiftConv1d, LUTConv1d), nn.Conv2d: (ShiftConv2d, LUTConv2d)}
+_CONV = {nn.Conv1d: {"shift": ShiftConv1d, "int": IntConv1d, "lut": LUTConv1d},
+         nn.Conv2d: {"shift": ShiftConv2d, "int": IntConv2d, "lut": LUTConv2d}}
 
 
 def _build_conv(m, qps, mode, opts, name):
@@ -60,9 +65,12 @@ def _build_conv(m, qps, mode, opts, name):
     if classes is None:
         return None, f"no packed {type(m).__name__} kernel (packed convolutions: Conv1d, Conv2d)"
     qp = qps["weight"]
-    if _kernel(qp.scheme, mode, name) == "shift":
-        return classes[0](m, qp, opts["act_bits"], opts["x_scale"], opts["method"]), None
-    return classes[1](m, qp), None
+    kernel = _kernel(qp.scheme, mode, name)
+    if kernel == "shift":
+        return classes[kernel](m, qp, opts["act_bits"], opts["x_scale"], opts["method"]), None
+    if kernel == "int":
+        return classes[kernel](m, qp, opts["act_bits"]), None
+    return classes[kernel](m, qp), None
 
 
 def _build_embedding(m, qps, mode, opts, name):
@@ -129,10 +137,12 @@ def convert(model: nn.Module, mode: str = "auto", act_bits: int = 8, x_scale: Op
     """Replace every frozen / PTQ layer by a packed module (lowbit.layers.KINDS says which).
 
     mode 'auto': each scheme's first kernel (lowbit.schemes): power-of-two layers become
-    ShiftLinear / ShiftConv1d/2d (integer activations, `act_bits`), every other scheme
-    LUTLinear / LUTConv1d/2d; 'shift' requires power of two; 'lut' uses tables for
-    everything (float activations, same outputs as the fake-quant model up to summation
-    order). MultiheadAttention becomes PackedMultiheadAttention (its projections packed the
+    ShiftLinear / ShiftConv1d/2d (integer activations, `act_bits`, one step per call, or
+    `x_scale`), symmetric and asymmetric layers IntLinear / IntConv1d/2d (each activation row
+    rounded to `act_bits` integers with its own step, integer sums), codebook layers
+    LUTLinear / LUTConv1d/2d; 'int' and 'shift' require the schemes those kernels serve;
+    'lut' uses tables for everything (float activations, same outputs as the fake-quant
+    model up to summation order). `x_scale` and `method` apply to shift layers only. MultiheadAttention becomes PackedMultiheadAttention (its projections packed the
     same way), Embedding / EmbeddingBag a packed table that decodes only the rows it looks
     up. Layers that were never quantized stay as they are; a quantized layer convert cannot
     pack (RNN, Conv3d) stays float with a LeftFloatWarning naming it. strict=True raises

@@ -14,9 +14,10 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from .. import ops  # noqa: F401  (loads lowbit._C, which registers the plan class)
+from .int_modules import IntConv2d, IntLinear
 from .modules import LUTConv2d, LUTLinear, ShiftConv2d, ShiftLinear
 
-_PACKED = (ShiftLinear, LUTLinear, ShiftConv2d, LUTConv2d)
+_PACKED = (ShiftLinear, IntLinear, LUTLinear, ShiftConv2d, IntConv2d, LUTConv2d)
 _SKIPPED = (nn.Identity, nn.Dropout)  # identities in eval mode
 # Functions a model wraps for torch.fx that return their input as is (input checks); a
 # model registers them with `passthrough`, so this core never imports the model zoo.
@@ -40,7 +41,7 @@ def _pair(v) -> List[int]:
 
 
 def _add_packed(plan, m: nn.Module) -> None:
-    if isinstance(m, (ShiftLinear, LUTLinear)):
+    if isinstance(m, (ShiftLinear, IntLinear, LUTLinear)):
         parts, conv, features = [m], [], m.in_features
     else:
         parts, features = list(m.parts), m.in_channels
@@ -50,6 +51,10 @@ def _add_packed(plan, m: nn.Module) -> None:
     if any(b is None for b in biases) and not all(b is None for b in biases):
         raise ValueError("every group of a packed convolution must have a bias, or none")
     bias = None if biases[0] is None else torch.cat(biases)
+    if isinstance(first, IntLinear):
+        plan.add_int([p.w_packed for p in parts], torch.cat([p.w_scale for p in parts]),
+                     torch.cat([p.zero_point for p in parts]), bias, first.bits, features, conv, first.act_bits)
+        return
     shift = isinstance(first, ShiftLinear)
     scale = torch.cat([p.w_scale for p in parts]) if shift else torch.cat([p.tables for p in parts])
     plan.add_packed(shift, [p.w_packed for p in parts], scale, bias, first.bits, features, conv,

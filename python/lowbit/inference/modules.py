@@ -4,6 +4,7 @@ ShiftLinear / ShiftConv2d / ShiftConv1d: power-of-two weights, activations quant
 integers, the products computed with shifts and adds (or the equivalent int8 multiply-add).
 LUTLinear / LUTConv2d / LUTConv1d: any quantizer (codebook, uniform, power of two) with float
 activations; codes are decoded through a per-group table inside the kernel.
+IntLinear / IntConv2d / IntConv1d (int_modules.py): uniform weights, int8 activations per row.
 
 Every module works eagerly, under torch.jit.script and under torch.jit.trace (errors raised
 inside a scripted module surface as torch.jit.Error with the same message).
@@ -73,12 +74,12 @@ def _check_input(x: torch.Tensor, features: int, name: str) -> None:
 class _Packed(nn.Module):
     """Shared bookkeeping: packed weight rows, bias, and the real bytes they take."""
 
-    def _store(self, w2d: torch.Tensor, qp: QParams, bias: Optional[torch.Tensor]) -> None:
+    def _store(self, w2d: torch.Tensor, qp: QParams, bias: Optional[torch.Tensor], pack=ops.pack_rows) -> None:
         if qp.bits > 8 or qp.bits < 1:
             raise ValueError(f"bits must be in [1, 8], got {qp.bits}")
         codes = quantize(w2d.detach().contiguous(), qp)
         self.bits = qp.bits
-        self.register_buffer("w_packed", ops.pack_rows(_fields(codes, qp), qp.bits))
+        self.register_buffer("w_packed", pack(_fields(codes, qp), qp.bits))
         self.register_buffer("bias", None if bias is None else bias.detach().to(torch.float32).clone())
 
     def model_size(self) -> int:
