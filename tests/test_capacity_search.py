@@ -73,3 +73,23 @@ def test_search_bad_input():
         cap.capacity_search(lambda n, h: 1.0, space={"lr": ("log", 0.0, 1.0)})
     with pytest.raises(ValueError, match="n_max"):
         cap.capacity_search(lambda n, h: 1.0, n_start=100, n_max=10)
+
+
+def test_fine_range_bounds_the_fine_grid():
+    seen = []
+
+    def accuracy(n, h):
+        seen.append(n)
+        return synthetic(n, {"lr": 0.01, "momentum": 0.9})
+
+    result = cap.capacity_search(accuracy, n_start=64, space={}, grid_points=0, trials=0, fine_points=4,
+                                 fine_range=(0.5, 2.0))
+    coarse = [e["n"] for e in result.evaluations if e["stage"] == "coarse"]
+    n_hi = min(n for n in coarse if synthetic(n, {"lr": 0.01, "momentum": 0.9}) < 0.99)
+    fine = [e["n"] for e in result.evaluations if e["stage"] == "fine"]
+    assert max(fine) <= 2 * n_hi and min(fine) >= n_hi // 2 - 1
+    # the default is the wider (0.5, 4) grid
+    wide = cap.capacity_search(accuracy, n_start=64, space={}, grid_points=0, trials=0, fine_points=4)
+    assert max(e["n"] for e in wide.evaluations if e["stage"] == "fine") == 4 * n_hi
+    with pytest.raises(ValueError, match="fine_range must be two factors"):
+        cap.capacity_search(accuracy, fine_range=(2.0, 0.5))

@@ -75,7 +75,7 @@ APPS = ("lowbit.study", "lowbit.report", "lowbit.cli")
 # API (`lowbit.study` itself) only, never its modules ("lowbit.study." with the dot).
 RULES = {"inference": ("lowbit.models", "lowbit.study", "lowbit.report", "lowbit.cli", "lowbit.coverage"),
          "reference": ("lowbit.inference", "lowbit.hooks", "lowbit.plan", "lowbit.study"),
-         "capacity": APPS, "data": APPS, "entry.py": APPS, "schedules.py": APPS, "timing.py": APPS,
+         "capacity": APPS, "cluster": ("lowbit.capacity",) + APPS, "data": APPS, "entry.py": APPS, "schedules.py": APPS, "timing.py": APPS,
          "cli": ("lowbit.study.",)}
 
 

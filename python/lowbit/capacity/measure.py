@@ -7,16 +7,16 @@
 `lowbit capacity measure` and benchmarks/repro_capacity.py both use it.
 """
 import time
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 
+from ..cluster import Sweep
 from ..devices import DeviceLike, device_name
 from ..models._checks import positive_int
-from .information import count_parameters, mutual_information
+from .information import count_parameters
 from .search import CapacityResult, capacity_search
-from .sweep import Sweep
-from .tasks import build, dataset, memorize, spec_name
+from .tasks import build, dataset, memorize, result_record, spec_name, training_options
 from .training import DEFAULT_HPARAMS, train_memorization
 
 DEFAULT_DEFAULTS = {"lr": 0.02, "momentum": 0.9, "decay": 0.3}
@@ -38,29 +38,42 @@ def memorize_on_device(job: Dict) -> Dict:
     """`tasks.memorize` with the training on job["device"] ("cuda", "cuda:N"): the same
     data, the same seeded initialization (built on the CPU, then moved) and the same
     shuffles, so the result differs from the CPU's by float rounding only."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     h = {**DEFAULT_HPARAMS, **(job.get("hparams") or {})}
     seed = job.get("seed", 0)
     x, y = dataset(job["spec"], job["n"], seed)
     torch.manual_seed(seed)
     model = build(job["spec"])
     result = train_memorization(model, x, y, lr=h["lr"], momentum=h["momentum"], decay=h["decay"],
-                                batch_size=int(h["batch_size"]), max_epochs=job.get("max_epochs", 300),
-                                seed=seed, device=job["device"])
-    return {"accuracy": result.accuracy, "mi": mutual_information(result.accuracy, job["n"]),
-            "params": count_parameters(model), "epochs": result.epochs,
-            "seconds": time.perf_counter() - start}
+                                batch_size=int(h["batch_size"]), seed=seed, device=job["device"],
+                                **training_options(job))
+    return {**result_record(result, job["n"], job.get("accuracy", "best")),
+            "params": count_parameters(model), "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu}
+
+
+def capacity_job(spec: Dict, n: int, hparams: Dict, seed: int = 0, max_epochs: int = 250,
+                 eval_every: int = 1) -> Dict:
+    """The `memorize` job of one training of `measure_capacity`: look its result up with
+    `sweep.store.get(sweep.key(memorize, job))`. It names the reported accuracy ("best")
+    so that stores written when `memorize` reported the last epoch's accuracy (same
+    fields otherwise) are not read as best accuracies."""
+    return {"spec": spec, "n": n, "hparams": hparams, "seed": seed, "max_epochs": max_epochs,
+            "accuracy": "best", "eval_every": eval_every}
 
 
 def measure_capacity(spec: Dict, sweep: Sweep, max_epochs: int = 250, batch_size: int = 32,
                      fine_points: int = 4, grid_points: int = 2, trials: int = 4, seed: int = 0,
                      batch: int = 1, defaults: Optional[Dict] = None,
-                     device: DeviceLike = None) -> CapacityResult:
+                     device: DeviceLike = None, n_start: Optional[int] = None,
+                     eval_every: int = 1, fine_range: Tuple[float, float] = (0.5, 4.0)) -> CapacityResult:
     """Search N and the hyper-parameters that maximize N (1 - H(p)) for the network `spec`
     names (see `lowbit.capacity.tasks`), every training a `memorize` job on `sweep` (cached
-    in its store, so a rerun resumes). The first N is half the parameter count (capacities
-    are ~2-4 bits per parameter, so the coarse doubling starts close). batch: points
-    trained in parallel (the sweep's workers).
+    in its store, so a rerun resumes; `capacity_job` builds its job). Each training reports
+    its best accuracy over the epochs. The first N is n_start, by default half the
+    parameter count (capacities are ~2-4 bits per parameter, so the coarse doubling starts
+    close). batch: points trained in parallel (the sweep's workers); eval_every and
+    fine_range: see `train_memorization` and `capacity_search`.
 
     device: where each training runs ("cpu", default, or "cuda", "cuda:N", checked here
     and on the worker, which must have that device). CPU jobs are `memorize` jobs as they
@@ -73,16 +86,18 @@ def measure_capacity(spec: Dict, sweep: Sweep, max_epochs: int = 250, batch_size
         raise TypeError(f"sweep must be a lowbit.capacity.Sweep, got {type(sweep).__name__}")
     params = count_parameters(build(spec))
     n_max = input_limit(spec)
+    if n_start is None:
+        n_start = max(16, min(params // 2, n_max or params))
+    positive_int("n_start", n_start)
 
     def evaluate(points):
-        jobs = [{"spec": spec, "n": n, "hparams": h, "seed": seed, "max_epochs": max_epochs}
-                for n, h in points]
+        jobs = [capacity_job(spec, n, h, seed, max_epochs, eval_every) for n, h in points]
         if dev == "cpu":
             return [r["accuracy"] for r in sweep.map(memorize, jobs, desc=spec_name(spec))]
         jobs = [{**job, "device": dev} for job in jobs]
         return [r["accuracy"] for r in sweep.map(memorize_on_device, jobs, desc=spec_name(spec))]
 
-    return capacity_search(evaluate_batch=evaluate, n_start=max(16, min(params // 2, n_max or params)),
+    return capacity_search(evaluate_batch=evaluate, n_start=n_start,
                            defaults={"batch_size": batch_size, **DEFAULT_DEFAULTS, **(defaults or {})},
                            fine_points=fine_points, grid_points=grid_points, trials=trials, n_max=n_max,
-                           seed=seed, batch=batch)
+                           seed=seed, batch=batch, fine_range=fine_range)

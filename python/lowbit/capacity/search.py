@@ -123,7 +123,7 @@ def capacity_search(accuracy: Optional[Callable[[int, Dict], float]] = None, n_s
                     threshold: float = 0.99, fine_points: int = 5, grid_points: int = 2,
                     trials: int = 10, n_max: Optional[int] = None, seed: int = 0,
                     evaluate_batch: Optional[Callable[[Sequence[Point]], Sequence[float]]] = None,
-                    batch: int = 1) -> CapacityResult:
+                    batch: int = 1, fine_range: Tuple[float, float] = (0.5, 4.0)) -> CapacityResult:
     """Maximize N (1 - H(p)) over N and hyper-parameters; see the module docstring.
 
     accuracy: callable(n, hparams) -> training accuracy in [0, 1] (or give evaluate_batch).
@@ -132,6 +132,8 @@ def capacity_search(accuracy: Optional[Callable[[int, Dict], float]] = None, n_s
     defaults: hyper-parameters of the N stages, and fixed values of names not in space.
     n_max: largest N tried (e.g. 2^n_in distinct inputs).
     trials: Bayesian trials (0 skips the stage); grid_points: values per range (0 skips).
+    fine_range: the fine stage's N grid spans these factors of the coarse stage's N (the
+        first N below the threshold); a narrower top saves the slowest trainings.
     """
     if (accuracy is None) == (evaluate_batch is None):
         raise ValueError("give exactly one of accuracy= (callable(n, hparams)) or evaluate_batch=")
@@ -145,6 +147,9 @@ def capacity_search(accuracy: Optional[Callable[[int, Dict], float]] = None, n_s
             raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     if not (isinstance(threshold, (int, float)) and 0.5 < threshold <= 1.0):
         raise ValueError(f"threshold must be an accuracy in (0.5, 1], got {threshold!r}")
+    if (not isinstance(fine_range, (tuple, list)) or len(fine_range) != 2
+            or not all(isinstance(f, (int, float)) and f > 0 for f in fine_range) or not fine_range[0] < fine_range[1]):
+        raise ValueError(f"fine_range must be two factors 0 < low < high, got {fine_range!r}")
     if n_max is not None and positive_int("n_max", n_max) < n_start:
         raise ValueError(f"n_max ({n_max}) must be >= n_start ({n_start})")
     space = dict(PAPER_SPACE if space is None else space)
@@ -168,15 +173,17 @@ def capacity_search(accuracy: Optional[Callable[[int, Dict], float]] = None, n_s
             n = ns[-1]
         n_hi = n_hi or cap
 
-    # 2. fine: where between N/2 and 4N the information peaks (extended while it is at the edge)
-    lo, hi = max(n_hi // 2, 1), min(n_hi * 4, cap)
+    # 2. fine: where between N/2 and 4N (fine_range) the information peaks (extended while it
+    # is at the edge)
+    f_lo, f_hi = fine_range
+    lo, hi = max(int(n_hi * f_lo), 1), min(int(round(n_hi * f_hi)), cap)
     for _ in range(4):
         ns = sorted({int(round(v)) for v in np.geomspace(lo, hi, fine_points)})
         s.run("fine", [(m, base) for m in ns])
         n_star = s.best()["n"]
         if n_star < hi or hi >= cap:
             break
-        lo, hi = hi, min(hi * 4, cap)
+        lo, hi = hi, min(int(round(hi * f_hi)), cap)
 
     # 3. grid over the hyper-parameters at the best N; ranges shrink around the best
     if grid_points and space:

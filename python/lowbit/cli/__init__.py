@@ -48,7 +48,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
-        print("lowbit: interrupted (a study keeps its finished steps: rerun the same command to resume)",
+        print("lowbit: interrupted (a study keeps its finished steps and units: rerun the same command to resume)",
               file=sys.stderr)
         return 130
     except USER_ERRORS as exc:

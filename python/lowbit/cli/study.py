@@ -12,13 +12,17 @@ DESCRIPTION = (
     "bit widths; search VBQ codebooks with per-layer simulated annealing; convert the best result "
     "to packed bit-shift / LUT inference and time it against float. Writes OUT/index.html with the "
     "plots, every table as CSV and Markdown (OUT/report.md) and the packed model (OUT/<model>/best.lbq). "
-    "Finished steps are cached in OUT/steps: rerunning the same command resumes where it stopped.")
+    "Finished steps and units are cached in OUT/steps: rerunning the same command resumes where it "
+    "stopped. --workers N or --scheduler ADDRESS runs the independent units (PTQ widths, retrainings, "
+    "VBQ searches) as dask tasks, with the same results as the serial study.")
 EPILOG = """examples:
   lowbit study --quick                      # LeNet-5 and FFDNN, a few minutes on 2 cores
   lowbit study                              # the full study (resumable)
   lowbit study --model lenet5 --out report-lenet --retrain-bits 3,2 --epochs 5
   lowbit study --model mymodels:trained_cnn --data mydata:load --quick
   lowbit study --quick --device cuda        # trainings on a GPU, inference timed on the CPU
+  lowbit study --quick --workers 2          # the units on a LocalCluster of 2 processes
+  lowbit study --scheduler tcp://host:8786  # the units on a running dask cluster
 """
 
 
@@ -28,12 +32,19 @@ def add_arguments(p):
     p.add_argument("--data", default=None, help=DATA_HELP)
     p.add_argument("--out", default="lowbit-report", help="report folder (default lowbit-report)")
     p.add_argument("--quick", action="store_true", help="small budgets: a few minutes on 2 cores")
-    p.add_argument("--fresh", action="store_true", help="recompute every step, ignoring the cache")
+    p.add_argument("--fresh", action="store_true", help="recompute every step and unit, ignoring the cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bars or step messages")
     p.add_argument("--device", default=None, metavar="DEVICE",
                    help="cpu, cuda or cuda:N: where the retrainings, VBQ fitness evaluations and accuracy "
                         "measurements run (default cpu; packed-inference timing always runs on the CPU; not "
                         "part of the cache keys: results agree across devices up to float rounding)")
+    where = p.add_argument_group("where the units run (default: here, one after another)")
+    one = where.add_mutually_exclusive_group()
+    one.add_argument("--workers", type=positive, default=None, metavar="N",
+                     help="start a dask LocalCluster of N worker processes for the units")
+    one.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="address of a running dask scheduler (tcp://host:8786); its workers must import "
+                          "lowbit and any 'module:function' model or data")
     g = p.add_argument_group("what to try (defaults: the --quick or full preset)")
     g.add_argument("--ptq-bits", type=bits_list, help="PTQ bit widths, e.g. 8-2 (default 8-2)")
     g.add_argument("--ptq-schemes", type=names(PTQ_SCHEMES), help=f"from {','.join(PTQ_SCHEMES)}")
@@ -73,7 +84,8 @@ def run(args) -> int:
     models = study_models(args.model) if args.model else list(DEFAULT_MODELS)
     command = "lowbit " + " ".join(shlex.quote(a) for a in args.argv)
     index = run_study(models, data=args.data, out=args.out, settings=settings, fresh=args.fresh,
-                      progress=not args.no_progress, command=command)
+                      progress=not args.no_progress, command=command, scheduler=args.scheduler,
+                      workers=args.workers)
     print(f"report: {index}")
     print((index.parent / "report.md").read_text().split("\n## ")[0].strip())
     return 0

@@ -44,6 +44,11 @@ def render(folder: Union[str, Path]) -> Path:
     max_drop = float(summary["settings"]["max_drop"])
     answers = [content.answer(label, m["steps"], max_drop) for label, m in summary["models"].items()]
     sentences = [content.sentence(a, max_drop) for a in answers]
+    for label, m in summary["models"].items():
+        found = content.failures(m["steps"])
+        if found:
+            sentences.append(f"{label}: {len(found)} unit{'s' if len(found) > 1 else ''} failed "
+                             f"({found[0]['step']}: {found[0]['error']}); see the table of units that failed.")
     summary_table = content.summary_table(answers, max_drop)
     md = ["# lowbit study: how few bits, and with which method?", ""] + [f"- {s}" for s in sentences]
     md += ["", f"## {summary_table.title}", "", summary_table.markdown(), ""]
@@ -57,7 +62,8 @@ def render(folder: Union[str, Path]) -> Path:
             if draw(label, steps, folder / rel, max_drop=max_drop) is not None:
                 parts.append(page.figure(rel, caption))
                 md_parts += [f"![{caption}]({rel})", ""]
-        tables = [content.results_table(label, steps), content.knee_table(label, steps, max_drop),
+        tables = [content.failures_table(label, steps),
+                  content.results_table(label, steps), content.knee_table(label, steps, max_drop),
                   content.inference_table(label, steps), content.coverage_table(label, steps),
                   content.bit_efficiency_table(label, steps),
                   content.grouping_table(label, steps), content.advisor_table(label, steps, max_drop),

@@ -148,6 +148,23 @@ def grouping_table(label: str, steps: Dict) -> Optional[Table]:
                             f"merging while the confusion similarity is at least {g['threshold']}.")
 
 
+def failures(steps: Dict) -> List[dict]:
+    """The units that failed twice (see lowbit.study.units), each with its step's name."""
+    return [{"step": name, **f} for name, step in steps.items() for f in (step or {}).get("failures", [])]
+
+
+def failures_table(label: str, steps: Dict) -> Optional[Table]:
+    found = failures(steps)
+    if not found:
+        return None
+    rows = [[f["step"], ", ".join(f"{k}={v}" for k, v in f["unit"].items()), f["attempts"], f["error"]]
+            for f in found]
+    return Table(f"{label}/failures", f"{label}: units that failed", ["step", "unit", "attempts", "error"], rows,
+                 note="Each was tried twice; the other units finished and the results above leave these out. "
+                      "Rerunning the same command tries them again (finished units are kept); study.json "
+                      "holds each traceback.")
+
+
 def step_times_table(label: str, model: Dict) -> Table:
     rows = [[step, sec, "cached" if step in model.get("cached_steps", []) else "run"]
             for step, sec in model.get("seconds", {}).items()]

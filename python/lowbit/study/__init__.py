@@ -8,7 +8,14 @@ symmetric, power of two) over 8..2 bits, retrains at the low bit widths with the
 conventional, adaptive and gradual schedules, searches VBQ codebooks with per-layer
 simulated annealing, converts the best result to packed bit-shift / LUT inference and
 times it against float, then writes a report folder (HTML, CSV, Markdown, PNG and the
-packed model). Finished steps are cached in the folder, so an interrupted run resumes.
+packed model). Finished steps, and the units inside them, are cached in the folder, so an
+interrupted run resumes.
+
+The independent units (one PTQ width, one retraining, one VBQ search) run here one after
+another, on a dask LocalCluster (`workers=2`) or on a running dask scheduler
+(`scheduler="tcp://host:8786"`), with the same results:
+
+    lb.study.run_study(["lenet5"], out="lowbit-report", quick=True, workers=2)
 """
 from ..entry import load_entry_point
 from .run import DEFAULT_MODELS, STEPS, run_study, study_models

@@ -4,7 +4,7 @@ import copy
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from torch import nn
 
@@ -25,7 +25,7 @@ ACCURACY_STEPS = ("ptq", "retrain", "vbq")
 class StepContext:
     workload: Workload
     settings: StudySettings
-    root: Path                      # the report folder
+    root: Optional[Path]            # the report folder (None in a study unit on a worker)
     progress: bool = True
     results: Dict[str, dict] = field(default_factory=dict)   # earlier steps' results
 
@@ -37,11 +37,21 @@ class StepContext:
     def float32_bytes(self) -> int:
         return len(to_bytes(self.float_model, pack=False))
 
+    def artifact_name(self, name: str, under: Optional[str] = "models") -> str:
+        """The report-relative path of a file this step writes (under <model>/<under>/)."""
+        return f"{self.workload.label}/{under}/{name}" if under else f"{self.workload.label}/{name}"
+
     def artifact(self, name: str, under: Optional[str] = "models") -> str:
-        """A report-relative path for a file this step writes (under <model>/<under>/)."""
-        rel = f"{self.workload.label}/{under}/{name}" if under else f"{self.workload.label}/{name}"
+        """artifact_name, with its folder made in the report folder."""
+        rel = self.artifact_name(name, under)
         (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
         return rel
+
+    def model_file(self, model: nn.Module, name: str, under: Optional[str] = "models",
+                   **metadata) -> Tuple[str, bytes]:
+        """(report-relative path, the bytes save_model would write there): what a study unit
+        returns, since a worker may not see the report folder."""
+        return self.artifact_name(name, under), to_bytes(model, {"model": self.workload.spec, **metadata})
 
     def save_model(self, model: nn.Module, name: str, under: Optional[str] = "models", **metadata) -> str:
         rel = self.artifact(name, under)
