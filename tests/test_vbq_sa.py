@@ -18,6 +18,12 @@ def bumpy(layer, ab, state):
     return 0.5 + 0.3 * np.sin(7 * ab[:, 0] + layer) * np.cos(3 * np.log(np.abs(ab[:, 1])))
 
 
+def signed_b(a, b):
+    """The neighbour rule's reference: Eq. 2 is odd, (a, b) and (a, -b) hold the same
+    values; b takes the sign that lists them increasing, sign(a - 1)."""
+    return -abs(b) if a < 1 else abs(b)
+
+
 def test_acceptance_probability_matches_the_paper():
     for e, e_new, T in [(0.9, 0.95, 1.0), (0.9, 0.9, 0.5), (0.9, 0.89, 1.0), (0.9, 0.8, 0.3)]:
         assert lb.vbq.acceptance(e, e_new, T) == pytest.approx(R.vbq.sa_acceptance(e, e_new, T))
@@ -34,8 +40,11 @@ def test_every_decision_follows_the_acceptance_rule():
     for s in steps:
         a, b = state[s["layer"]]
         T = s["temperature"]
-        # one neighbour of the three: a or b (or both) moved by at most half of a*T, b*T
-        assert abs(s["a"] - a) <= 0.5 * a * T + 1e-12 and abs(s["b"] - b) <= 0.5 * abs(b) * T + 1e-12
+        # one neighbour of the three: a or |b| (or both) moved by at most half of a*T, |b|*T,
+        # b with the sign that lists Eq. 2's values increasing
+        assert abs(s["a"] - a) <= 0.5 * a * T + 1e-12
+        assert abs(abs(s["b"]) - abs(b)) <= 0.5 * abs(b) * T + 1e-12
+        assert s["b"] == signed_b(s["a"], s["b"])
         e = s["e"] if e is None else e
         assert s["e"] == pytest.approx(e)   # e is the fitness of the current state
         p = R.vbq.sa_acceptance(s["e"], s["e_new"], T)
@@ -112,3 +121,36 @@ def test_fitness_errors_and_bad_arguments():
         lb.vbq.sa(bumpy, 1, 8, a0=0.8, b0=0.05)
     with pytest.raises(ValueError, match="one objective per layer"):
         lb.vbq.sa([lb.vbq.weight_mse([0.1, 0.2, 0.3])], 2, 8)
+
+
+def test_moves_of_a_across_1_flip_b_and_keep_the_values():
+    # (a, b) and (a, -b) hold one set of values: the flip changes nothing but the order
+    for a, b in [(0.5, 0.3), (2.0, -1.0), (0.9, 7.0)]:
+        np.testing.assert_allclose(np.sort(lb.vbq.formula(a, b, 8)),
+                                   lb.vbq.formula(a, signed_b(a, b), 8))
+        assert np.all(np.diff(lb.vbq.formula(a, signed_b(a, b), 8)) > 0)
+
+
+@pytest.mark.parametrize("start, target", [((1.25, 0.05), 0.3), ((0.8, -0.05), 3.0)])
+def test_both_families_are_reached_from_either_side_of_a_1(start, target):
+    """From a0 > 1, b0 > 0 the search reaches the a < 1 family (b < 0), which the paper's
+    Fig. 7 fit has for its first layer and lowbit's GA fit finds for LeNet-5's, and back."""
+    def peak(layer, ab, state):
+        return -np.abs(np.log(np.asarray(ab)[:, 0]) - np.log(target))
+    r = lb.vbq.sa(peak, 1, 8, a0=start[0], b0=start[1], seed=0)
+    a, b = r.best_state[0]
+    assert a == pytest.approx(target, rel=1e-3) and (a - 1) * b > 0
+    crossings = [s for s in r.trace if s[8] and (s[2] - 1) * (start[0] - 1) < 0]
+    assert crossings, "no accepted move crossed a = 1"
+
+
+def test_the_papers_rule_stops_an_accuracy_fitness_and_the_stop_is_recorded():
+    # Accuracy-like plateaus: equal neighbours are accepted (e' = e) until the moves, at
+    # most a T / 2 relative, vanish in float64 (T about 2e-16, ~700 iterations at 0.95).
+    def plateaus(layer, ab, state):
+        return np.round(bumpy(layer, ab, state) * 1000) / 1000
+    r = lb.vbq.sa(plateaus, 2, 8, seed=0)
+    assert r.converged and r.stop == "patience" and 650 < r.iterations < 900
+    assert r.temperature_history[-1] < 1e-15
+    capped = lb.vbq.sa(plateaus, 2, 8, seed=0, max_iterations=50)
+    assert not capped.converged and capped.stop == "max_iterations" and capped.iterations == 50

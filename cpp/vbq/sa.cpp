@@ -33,6 +33,13 @@ void check_config(const SAConfig& c) {
   if (c.max_iterations < 1) bad("max_iterations must be >= 1");
 }
 
+// Eq. 2 is odd in x, so (a, b) and (a, -b) give the same set of values, in opposite
+// orders; the codebook is that set sorted. A neighbour therefore takes the sign of b that
+// lists them increasing, sign(a - 1): a move of a across 1 goes from the a > 1 family
+// (values dense near zero) to the a < 1 family (dense at the ends) instead of being
+// skipped, so the search reaches both. b = 0 or a = 1 stay unusable.
+double with_increasing_sign(double a, double b) { return a < 1 ? -std::abs(b) : std::abs(b); }
+
 // Eq. 2 gives a usable codebook only when its values strictly increase.
 bool usable(double a, double b, int N, std::vector<double>& tmp) {
   if (!(a > 0) || !std::isfinite(a) || !std::isfinite(b)) return false;
@@ -77,9 +84,11 @@ SAResult sa_run(const SAConfig& cfg, const SAFitness& fitness, const Progress& p
       const double a = state[2 * l], b = state[2 * l + 1];
       const double da = rng.uniform(-0.5 * a * T, 0.5 * a * T);
       const double db = rng.uniform(-0.5 * b * T, 0.5 * b * T);
-      const double cand[6] = {a + da, b, a, b + db, a + da, b + db};
+      const double a1 = a + da;
+      const double cand[6] = {a1, with_increasing_sign(a1, b), a, with_increasing_sign(a, b + db),
+                              a1, with_increasing_sign(a1, b + db)};
       const double u = rng.uniform();  // drawn every time: the stream does not depend on e
-      // Unusable neighbours (values not increasing) count as -inf and are never taken.
+      // Unusable neighbours (a = 1 or b = 0: values not distinct) are never taken.
       double ab[6], got[3];
       int n = 0;
       for (int k = 0; k < 3; ++k)
