@@ -1,359 +1,223 @@
-"""Small-scale reproduction of paper 003 (Nogami et al., "Optimizing weight value
-quantization for CNN inference": variable bin-size quantization, GA, Eq. 1/2, SA).
+"""Reproduction of paper 003 (Nogami et al., "Optimizing weight value quantization for CNN
+inference": variable bin-size quantization (VBQ), its GA, Eq. 2 and per-layer SA),
+following the paper's search protocol at sizes that fit a 2-core machine.
 
-    .venv/bin/python benchmarks/repro_003.py [--quick] [--out DIR] [--seed S]
+    .venv/bin/python benchmarks/repro_003.py [--seeds 5] [--workers 2] [--quick] [--out DIR]
+    .venv/bin/python benchmarks/repro_003.py --report-only      # the page from the stored units
 
-The paper uses VGG16 / AlexNet on ImageNet; here the model is the shipped LeNet-5
-trained on Fashion-MNIST (`lb.models.pretrained("lenet5")`), all five weight layers
-quantized per tensor, activations float. Calibration images come from the training split,
-held-out accuracy from the test split (the paper's Fig. 11 advice). Writes
-<out>/repro_003.md (every table, the paper's numbers beside ours), repro_003_*.csv and
-repro_003_fig{5,6,8,9,10,11}.png. Full run: about 13 minutes on 2 shared cores.
+Setting: LeNet-5 on Fashion-MNIST, every weight layer quantized per tensor, at 2 and 3 bits
+(where uniform quantization loses about 5 points or more: room for VBQ to gain), 4 bits
+(the paper's "4-bit VBQ is comparable to FP32") and 5 bits (SA only, Table I). Per seed: a float
+model trained on the first 55k training images, 1000 calibration images drawn from the
+other 5k (images the model never saw), the 10k test images held out. VBQ-SA: Eq. 2 with
+the paper's SA constants, run until its own rule stops it (no (a, b) changed for 30
+iterations; the cap, 100k iterations, is recorded if it is ever hit). VBQ-GA: the paper's
+symmetric GA, population 50, 200 generations, one layer after another. Baselines:
+Lloyd-Max, uniform symmetric (L2-optimal step), power of two, float. Paired tests: McNemar
+per seed on the 10k test images, and a paired t over seeds (n - 1 df) with 95 % CIs.
+
+Each unit (a float model with its baselines, one search, the heat map) is one dask job,
+appended to <out>/repro_003_runs.jsonl as it finishes: running the same command again
+resumes. Writes <out>/repro_003.md (the paper's number beside ours, a verdict per claim)
+and repro_003_{table,tests,sa_runs,claims}.csv.
+
+Cost: the page prints the measured CPU time per unit class and the estimate of what is
+left (UNIT_SECONDS holds the priors for a class with no finished unit yet). At 5 seeds the
+run is 51 units, about 5 CPU hours, most of it the 15 GA searches.
 """
 import argparse
-import io
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-import numpy as np
-import torch
-
-import lowbit as lb
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _repro_report import atomic_write, md_table as _md_table, rows_to_csv as to_csv  # noqa: E402
+
+import _repro_003_page as page  # noqa: E402
+import _repro_003_units as U  # noqa: E402
 from _timing import set_threads  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
-PAPER = {  # copied from paper 003 (text and Table I)
-    "fig5": "VGG16, one 16-value VBQ for all layers: symmetric converges faster and higher than "
-            "asymmetric; both stay below FP32 (67.38 % top-1).",
-    "fig6": "VGG16, one layer VBQ (16 values) at a time, others FP32, 200 generations: both modes "
-            "reach at least the FP32 accuracy on every layer.",
-    "fig8": "Regression onto Eq. 1/2: symmetric fits give better R^2; accuracy with the fitted values "
-            "stays near FP32 (symmetric: at most ~1.2 % lower), except asymmetric layer 14 (poor R^2). "
-            "Fitted a: 0.313 (layer 0), 385 (layer 10).",
-    "fig9": "Heat maps of top-1 over (a^(1/N), log b), 3 bits: similar shape in all layers; wide "
-            "good regions for FC layers, narrow for conv layers (layer 1 most sensitive).",
-    "fig10": "VGG16, per-layer SA on (a, b): accuracy rises with N and matches FP32 at N = 16.",
-    "fig11": "Calibration images for SA: 200 suffice, no gain beyond 1000 (held-out 5000 images).",
-    "table": "Table I, drop in top-1 / top-5 vs FP32: AlexNet 5 bit 0.34 / 0.54 %, 4 bit 2.88 / 1.84 %; "
-             "VGG16 5 bit 1.36 / 1.26 %, 4 bit 2.54 / 1.50 % (FP32 top-1: AlexNet 52.44 %, VGG16 67.38 %).",
-}
+STORE = "repro_003_runs.jsonl"
 
 
 @dataclass(frozen=True)
 class Plan:
-    n_ga: int               # calibration images for the GA figures (5, 6, 8, 9)
-    n_calib: int            # calibration images for SA and the table (paper: 1000)
-    n_eval: int             # held-out test images (paper: 5000)
+    model: str
+    train_size: int               # the float model's training images; calibration from the rest
+    epochs: int
+    n_test: object                # held-out test images (None: all 10k)
+    batch: int                    # evaluation batch (250 is ~4x faster than 1000 on 2 cores)
+    n_calib: int                  # the calibration set of every table (paper: 1000)
+    calib_sizes: Sequence[int]    # Fig. 11 (SA at fig11_bits)
+    fig11_bits: int
+    sa_bits: Sequence[int]        # Table I, Fig. 10
+    ga_bits: Sequence[int]
     population: int
-    gens_network: int       # Fig. 5
-    gens_layer: int         # Fig. 6
-    gens_table: int         # per-layer GA in the table
-    sa_iterations: int      # max iterations of each SA run (the paper's patience rarely fires)
-    bins_fig10: Sequence[int]
-    sizes_fig11: Sequence[int]
-    heat: int               # heat-map grid points per axis
-    bits: Sequence[int]
+    generations: int
+    sa_patience: int
+    sa_cap: int
+    heat_grid: int                # Fig. 9: points per axis (0: no heat map)
+    heat_bits: int
+    fig5_seeds: int               # Fig. 5 (one codebook for the network) on the first seeds
+    fig5_bits: int
+
+    def setting(self) -> dict:
+        return {"model": self.model, "train_size": self.train_size, "epochs": self.epochs,
+                "n_test": self.n_test, "batch": self.batch}
+
+    @property
+    def bits(self) -> List[int]:
+        return sorted(set(self.sa_bits) | set(self.ga_bits) | {self.fig11_bits})
 
 
-FULL = Plan(n_ga=500, n_calib=1000, n_eval=5000, population=50, gens_network=40, gens_layer=20,
-            gens_table=12, sa_iterations=80, bins_fig10=(4, 8, 16, 32),
-            sizes_fig11=(50, 200, 500, 1000, 2000), heat=12, bits=(3, 4, 5))
-QUICK = Plan(n_ga=60, n_calib=100, n_eval=200, population=8, gens_network=2, gens_layer=1,
-             gens_table=1, sa_iterations=2, bins_fig10=(4, 8), sizes_fig11=(50, 100), heat=3,
-             bits=(3, 4, 5))
+FULL = Plan(model="lenet5", train_size=55000, epochs=8, n_test=None, batch=250, n_calib=1000,
+            calib_sizes=(200, 1000, 2000), fig11_bits=4, sa_bits=(2, 3, 4, 5), ga_bits=(2, 3, 4),
+            population=50, generations=200, sa_patience=30, sa_cap=100_000, heat_grid=12, heat_bits=3,
+            fig5_seeds=3, fig5_bits=4)
+# Seconds: a float model trained in seconds (2000 images, 1 epoch; kept in the lowbit model
+# cache like every float model, so later quick runs load it), searches of a few evaluations.
+QUICK = Plan(model="lenet5", train_size=2000, epochs=1, n_test=500, batch=250, n_calib=100,
+             calib_sizes=(50, 100), fig11_bits=4, sa_bits=(3, 4), ga_bits=(3,),
+             population=6, generations=1, sa_patience=2, sa_cap=6, heat_grid=3, heat_bits=3,
+             fig5_seeds=1, fig5_bits=4)
+# CPU seconds per unit measured on the project's VM (1 thread; searches at 1000
+# calibration images, the others scale with it): the estimate for a unit class the store
+# has no CPU time of yet. The float unit is the time to train its model.
+UNIT_SECONDS = {"float": 90, "heatmap": 60, "SA": 200, "GA": 700, "network_ga": 360}
+HEAT_A_TILDE, HEAT_BETA = (0.8, 1.6), (0.05, 30.0)
 
 
-def md_table(rows: List[dict], digits: int = 2) -> str:
-    return _md_table(rows, float_format=f".{digits}f") + "\n"
+def search_params(plan: Plan, method: str) -> dict:
+    if method == U.SA:   # the paper's SA constants are lb.vbq.sa's defaults
+        return {"patience": plan.sa_patience, "max_iterations": plan.sa_cap}
+    return {"population": plan.population, "generations": plan.generations, "rates": [0.3, 0.5, 0.2]}
 
 
-def savefig(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    atomic_write(path, buf.getvalue(), binary=True)
+def jobs(plan: Plan, seeds: Sequence[int]) -> Dict[str, List[dict]]:
+    """Every unit of the run, by phase: the float models first (the searches load them)."""
+    s = plan.setting()
+    search = lambda seed, method, bits, n: U.job(  # noqa: E731
+        "search", s, seed, method=method, bits=bits, n_calib=n, search=search_params(plan, method))
+    floats = [U.job("float", s, seed, bits=plan.bits, n_calib=plan.n_calib) for seed in seeds]
+    searches = [search(seed, U.GA, b, plan.n_calib) for seed in seeds for b in plan.ga_bits]
+    searches += [search(seed, U.SA, b, plan.n_calib) for seed in seeds for b in plan.sa_bits]
+    searches += [search(seed, U.SA, plan.fig11_bits, n) for seed in seeds for n in plan.calib_sizes
+                 if n != plan.n_calib]
+    if plan.heat_grid:
+        searches.append(U.job("heatmap", s, seeds[0], bits=plan.heat_bits, n_calib=plan.n_calib,
+                              grid=plan.heat_grid, a_tilde=list(HEAT_A_TILDE), beta=list(HEAT_BETA)))
+    searches += [U.job("network_ga", s, seed, bits=plan.fig5_bits, mode=mode, n_calib=plan.n_calib,
+                       search=search_params(plan, U.GA))
+                 for seed in seeds[:plan.fig5_seeds] for mode in ("symmetric", "asymmetric")]
+    return {"float": floats, "search": sorted(searches, key=lambda j: -estimated_seconds(j, plan))}
 
 
-class Study:
-    def __init__(self, plan: Plan, out: Path, seed: int, progress: bool):
-        self.plan, self.out, self.seed, self.progress = plan, out, seed, progress
-        self.model = lb.models.pretrained("lenet5", progress=progress)
-        x, y = lb.data.load_fashion_mnist("train", normalize=True)
-        g = torch.Generator().manual_seed(seed)
-        order = torch.randperm(len(y), generator=g)
-        self.xc, self.yc = x[order], y[order]   # calibration pool (training split)
-        self.xe, self.ye = lb.data.load_fashion_mnist("test", limit=plan.n_eval, normalize=True)
-        self.evaluator = self.calib(plan.n_calib)
-        self.ev_ga = self.calib(plan.n_ga)
-        self.held = lb.vbq.ModelEvaluator(self.model, self.xe, self.ye)
-        self.float_held = self.held.accuracy([None] * self.held.layers)
-        self.md: List[str] = []
-        self.timing: Dict[str, float] = {}
-
-    def calib(self, n: int) -> lb.vbq.ModelEvaluator:
-        return lb.vbq.ModelEvaluator(self.model, self.xc[:n], self.yc[:n])
-
-    def write(self, name: str, rows: List[dict]) -> None:
-        atomic_write(self.out / f"repro_003_{name}.csv", to_csv(rows))
-
-    # ---- Fig. 5: one codebook for the whole network, symmetric vs asymmetric -------------
-    def fig5(self):
-        import matplotlib.pyplot as plt
-        p, ev = self.plan, self.ev_ga
-        rows, curves = [], {}
-        for mode in ("symmetric", "asymmetric"):
-            r = lb.vbq.ga_network(ev, 16, symmetric=mode == "symmetric", population=p.population,
-                                  generations=p.gens_network, seed=self.seed, progress=self.progress)
-            curves[mode] = r
-            held = self.held.accuracy([r.best] * self.held.layers)
-            for g, (b, m) in enumerate(zip(r.best_history, r.mean_history)):
-                rows.append({"mode": mode, "generation": g, "best": 100 * b, "mean": 100 * m,
-                             "best_final_held_out": 100 * held if g == len(r.best_history) - 1 else ""})
-        self.write("fig5", rows)
-        float_cal = ev.accuracy([None] * ev.layers)
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for (mode, r), color in zip(curves.items(), ("C0", "C1")):
-            ax.plot(100 * r.best_history, color=color, label=f"{mode} best")
-            ax.plot(100 * r.mean_history, ":", color=color, label=f"{mode} mean")
-        ax.axhline(100 * float_cal, color="k", lw=0.8, label="float")
-        ax.set(xlabel="generation", ylabel="calibration top-1 (%)", title="Fig. 5: whole-network VBQ, 16 values")
-        ax.legend(fontsize=7)
-        savefig(fig, self.out / "repro_003_fig5.png")
-        plt.close(fig)
-        last = {m: rows[[i for i, r in enumerate(rows) if r["mode"] == m][-1]] for m in curves}
-        self.md += ["## Fig. 5: one 16-value codebook for every layer (GA)\n",
-                    f"Paper: {PAPER['fig5']}\n",
-                    md_table([{"mode": m, "best calib %": r["best"], "held-out %": r["best_final_held_out"],
-                               "float calib %": 100 * float_cal} for m, r in last.items()]), ""]
-
-    # ---- Fig. 6 and Fig. 8: per-layer GA, then regression onto Eq. 1 / Eq. 2 -------------
-    def fig6_fig8(self):
-        import matplotlib.pyplot as plt
-        p, ev = self.plan, self.ev_ga
-        float_cal = ev.accuracy([None] * ev.layers)
-        rows6, rows8 = [], []
-        for mode in ("symmetric", "asymmetric"):
-            results = lb.vbq.ga_layers(ev, 16, symmetric=mode == "symmetric", population=p.population,
-                                       generations=p.gens_layer, seed=self.seed, progress=self.progress)
-            for l, r in enumerate(results):
-                rows6.append({"layer": ev.names[l], "mode": mode, "ga_calib": 100 * r.best_fitness,
-                              "float_calib": 100 * float_cal})
-                fit = lb.vbq.fit_formula(r.best, symmetric=mode == "symmetric")
-                acc = ev.accuracy_with(l, fit.values(16), [None] * ev.layers) if _increasing(fit.values(16)) else float("nan")
-                rows8.append({"layer": ev.names[l], "mode": mode, "r2": fit.r2, "a": fit.a, "b": fit.b,
-                              "c": fit.c, "d": fit.d, "ga_calib": 100 * r.best_fitness,
-                              "formula_calib": 100 * acc})
-        self.write("fig6", rows6)
-        self.write("fig8", rows8)
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-        names = ev.names
-        for k, mode in enumerate(("symmetric", "asymmetric")):
-            ga_acc = [r["ga_calib"] for r in rows6 if r["mode"] == mode]
-            fo_acc = [r["formula_calib"] for r in rows8 if r["mode"] == mode]
-            axes[0].bar(np.arange(len(names)) + 0.4 * k - 0.2, ga_acc, 0.4, label=mode)
-            axes[1].bar(np.arange(len(names)) + 0.4 * k - 0.2, fo_acc, 0.4, label=f"{mode} (Eq. fit)")
-        for ax, title in zip(axes, ("Fig. 6: one layer VBQ-GA, others float", "Fig. 8: values from the fitted formula")):
-            ax.axhline(100 * float_cal, color="k", lw=0.8, label="float")
-            ax.set_xticks(range(len(names)), names, rotation=20, fontsize=7)
-            lo = min(r["ga_calib"] for r in rows6)
-            ax.set_ylim(min(lo, 100 * float_cal) - 3, 100 * float_cal + 2)
-            ax.set(ylabel="calibration top-1 (%)", title=title)
-            ax.legend(fontsize=7)
-        savefig(fig, self.out / "repro_003_fig6.png")
-        plt.close(fig)
-        fig, ax = plt.subplots(figsize=(5, 3))
-        for k, mode in enumerate(("symmetric", "asymmetric")):
-            ax.bar(np.arange(len(names)) + 0.4 * k - 0.2, [r["r2"] for r in rows8 if r["mode"] == mode], 0.4, label=mode)
-        ax.set_xticks(range(len(names)), names, rotation=20, fontsize=7)
-        ax.set(ylabel="R^2", title="Fig. 8: R^2 of the Eq. 1/2 regression")
-        ax.legend(fontsize=7)
-        savefig(fig, self.out / "repro_003_fig8.png")
-        plt.close(fig)
-        self.md += ["## Fig. 6: one layer at a time (16 values, others float), GA\n", f"Paper: {PAPER['fig6']}\n",
-                    md_table(rows6), "",
-                    "## Fig. 8: regression of the Fig. 6 codebooks onto Eq. 2 (symmetric) / Eq. 1\n",
-                    f"Paper: {PAPER['fig8']}\n", md_table(rows8, 3), ""]
-
-    # ---- Fig. 9: heat maps over (a~, b), 3 bits, one layer at a time ----------------------
-    def fig9(self):
-        import matplotlib.pyplot as plt
-        ev, n = self.ev_ga, self.plan.heat
-        float_cal = ev.accuracy([None] * ev.layers)
-        a_tilde = np.linspace(1.02, 1.6, n)
-        beta = np.geomspace(0.05, 30, n)   # b in units of the layer's max |w|
-        rows = []
-        fig, axes = plt.subplots(1, ev.layers, figsize=(3 * ev.layers, 3), squeeze=False)
-        for l, ax in enumerate(axes[0]):
-            scale = float(ev.float_weights[l].abs().max())
-            fit = lambda books, l=l: [ev.accuracy_with(l, b, [None] * ev.layers) for b in books]
-            grid = lb.vbq.heatmap(fit, 8, a_tilde, beta * scale)
-            for i, at in enumerate(a_tilde):
-                for j, bb in enumerate(beta):
-                    rows.append({"layer": ev.names[l], "a_tilde": float(at), "a": float(at ** 8),
-                                 "b": float(bb * scale), "top1": 100 * float(grid[i, j])})
-            im = ax.pcolormesh(np.log10(beta * scale), a_tilde, 100 * (grid - float_cal), cmap="RdBu_r",
-                               vmin=-5, vmax=5, shading="nearest")
-            ax.set(title=ev.names[l], xlabel="log10 b", ylabel="a^(1/N)" if l == 0 else "")
-        fig.colorbar(im, ax=axes[0].tolist(), label="top-1 minus float (points)")
-        fig.suptitle("Fig. 9: one layer quantized with Eq. 2, 8 values (3 bits)", y=1.04)
-        savefig(fig, self.out / "repro_003_fig9.png")
-        plt.close(fig)
-        self.write("fig9", rows)
-        best = []
-        for name in ev.names:
-            sub = [r for r in rows if r["layer"] == name and np.isfinite(r["top1"])]
-            good = sum(r["top1"] >= 100 * float_cal - 1 for r in sub)
-            top = max(sub, key=lambda r: r["top1"])
-            best.append({"layer": name, "best top1": top["top1"], "at a": top["a"], "b": top["b"],
-                         "cells within 1 pt of float": f"{good}/{len(sub)}"})
-        self.md += ["## Fig. 9: heat maps of one-layer accuracy over (a^(1/N), log b), 3 bits\n",
-                    f"Paper: {PAPER['fig9']}\n", md_table(best, 3), ""]
-
-    # ---- SA runs: Figs. 10/12/13 (bins) and Fig. 11 (calibration size) --------------------
-    def sa(self, ev: lb.vbq.ModelEvaluator, bins: int):
-        r, books = lb.vbq.sa_layers(ev, bins, seed=self.seed, max_iterations=self.plan.sa_iterations,
-                                    progress=self.progress)
-        return r, books, self.held.accuracy(books)
-
-    def fig10(self):
-        import matplotlib.pyplot as plt
-        rows = []
-        for bins in self.plan.bins_fig10:
-            r, books, held = self.sa(self.evaluator, bins)
-            lloyd = [lb.vbq.lloyd_max(w, bins) for w in self.held.float_weights]
-            rows.append({"bins": bins, "sa_calib": 100 * r.best_fitness, "sa_held_out": 100 * held,
-                         "lloyd_held_out": 100 * self.held.accuracy(lloyd), "float_held_out": 100 * self.float_held,
-                         "sa_iterations": r.iterations, "sa_converged": r.converged})
-        self.write("fig10", rows)
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        x = [r["bins"] for r in rows]
-        ax.plot(x, [r["sa_held_out"] for r in rows], "o-", label="VBQ-SA (Eq. 2)")
-        ax.plot(x, [r["lloyd_held_out"] for r in rows], "s--", label="Lloyd-Max")
-        ax.axhline(100 * self.float_held, color="k", lw=0.8, label="float")
-        ax.set_xscale("log", base=2)
-        ax.set(xlabel="representative values N", ylabel="held-out top-1 (%)", title="Figs. 10/12/13 analogue")
-        ax.legend(fontsize=8)
-        savefig(fig, self.out / "repro_003_fig10.png")
-        plt.close(fig)
-        self.md += ["## Figs. 10, 12, 13: per-layer SA accuracy against the number of values N\n",
-                    f"Paper: {PAPER['fig10']}\n", md_table(rows), ""]
-
-    def fig11(self):
-        import matplotlib.pyplot as plt
-        rows = []
-        for n in self.plan.sizes_fig11:
-            r, books, held = self.sa(self.calib(n), 16)
-            rows.append({"calibration_images": n, "sa_calib": 100 * r.best_fitness, "sa_held_out": 100 * held,
-                         "float_held_out": 100 * self.float_held, "sa_iterations": r.iterations})
-        self.write("fig11", rows)
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.plot([r["calibration_images"] for r in rows], [r["sa_held_out"] for r in rows], "o-", label="held-out")
-        ax.plot([r["calibration_images"] for r in rows], [r["sa_calib"] for r in rows], "x:", label="calibration")
-        ax.axhline(100 * self.float_held, color="k", lw=0.8, label="float (held-out)")
-        ax.set_xscale("log")
-        ax.set(xlabel="calibration images", ylabel="top-1 (%)", title="Fig. 11: SA, 16 values")
-        ax.legend(fontsize=8)
-        savefig(fig, self.out / "repro_003_fig11.png")
-        plt.close(fig)
-        self.md += ["## Fig. 11: SA accuracy against the calibration-set size (16 values)\n",
-                    f"Paper: {PAPER['fig11']}\n", md_table(rows), ""]
-
-    # ---- the table: 3, 4, 5 bits, every method, held-out accuracy -------------------------
-    def table(self):
-        ev, held, p = self.evaluator, self.held, self.plan
-        rows = []
-        for bits in p.bits:
-            K = 2 ** bits
-            lloyd = [lb.vbq.lloyd_max(w, K) for w in ev.float_weights]
-            # VBQ-GA: layer by layer, every layer quantized (the others at their current
-            # codebooks, Lloyd-Max to start); the Lloyd-Max codebook seeds each population.
-            books = list(lloyd)
-            for l, w in enumerate(ev.float_weights):
-                r = lb.vbq.ga(ev.layer_fitness(l, books), K, float(w.min()), float(w.max()),
-                              population=p.population, generations=p.gens_table, seed=self.seed + l,
-                              init=books[l][None], progress=self.progress)
-                books[l] = r.best
-            _, sa_books, _ = self.sa(ev, K)
-            methods = {"VBQ-GA": books, "VBQ-SA": sa_books, "Lloyd-Max": lloyd,
-                       "uniform symmetric": [lb.calibrate(w, "symmetric", bits) for w in ev.float_weights],
-                       "power of two": [lb.calibrate(w, "pow2", bits) for w in ev.float_weights]}
-            for name, q in methods.items():
-                rows.append({"bits": bits, "method": name, "calib": 100 * self._acc(ev, q),
-                             "held_out": 100 * self._acc(held, q),
-                             "drop_vs_float": 100 * (self.float_held - self._acc(held, q))})
-        rows.append({"bits": "float", "method": "float", "calib": 100 * ev.accuracy([None] * ev.layers),
-                     "held_out": 100 * self.float_held, "drop_vs_float": 0.0})
-        self.write("table", rows)
-        # Two accuracies on the same n held-out images, each with binomial SE sqrt(p(1-p)/n):
-        # a difference within 2 * sqrt(2) SE is not evidence either way.
-        noise = 2 * 100 * np.sqrt(2 * self.float_held * (1 - self.float_held) / len(self.ye))
-        verdicts = [f"Noise: two methods' held-out accuracies on {len(self.ye)} images differ by less "
-                    f"than {noise:.2f} points (2 standard errors of the difference, unpaired; the images are shared, so this is conservative) by chance alone.\n"]
-        for bits in p.bits:
-            sub = {r["method"]: r["held_out"] for r in rows if r["bits"] == bits}
-            for m in ("VBQ-GA", "VBQ-SA"):
-                diff = sub[m] - sub["Lloyd-Max"]
-                verdicts.append(f"- {bits} bits, {m} vs Lloyd-Max (held-out): {diff:+.2f} points"
-                                + (" -- VBQ does NOT beat Lloyd-Max here" if diff <= 0 else "")
-                                + (" (within noise)." if abs(diff) < noise else "."))
-        self.md += ["## Table: 3, 4, 5 bits, every layer quantized per tensor, held-out top-1\n",
-                    f"Paper: {PAPER['table']}\n",
-                    "Uniform symmetric: 2^b - 1 levels with the L2-optimal step; power of two: sign + "
-                    "2^(b-1) - 1 exponents; Lloyd-Max, VBQ-GA and VBQ-SA: 2^b-value codebooks per layer.\n",
-                    md_table(rows), "", *verdicts, ""]
-
-    def _acc(self, ev, q) -> float:
-        if isinstance(q[0], lb.QParams):
-            with torch.no_grad():
-                for m, w, qp in zip(ev.modules, ev.float_weights, q):
-                    m.weight.copy_(lb.fake_quantize(w, qp))
-                out = ev._correct(ev._chain, ev.x)
-                for m, w in zip(ev.modules, ev.float_weights):
-                    m.weight.copy_(w)
-                return out
-        return ev.accuracy(q)
+def cost_class(j: dict) -> str:
+    return j["kind"] if j["kind"] != "search" else j["method"].split("-")[1]
 
 
-def _increasing(v) -> bool:
-    return bool(np.all(np.diff(v) > 0) and np.all(np.isfinite(v)))
+def estimated_seconds(j: dict, plan: Plan, measured: Dict[str, float] = None) -> float:
+    """A unit's expected cost: the measured mean of its class, scaled by its calibration
+    set (searches) or the prior UNIT_SECONDS."""
+    per = dict(UNIT_SECONDS, **(measured or {}))[cost_class(j)]
+    return per * (j["n_calib"] / plan.n_calib if j["kind"] in ("search", "network_ga") else 1)
+
+
+def engine():
+    """lowbit's sweep engine (Sweep, job_key): lowbit.cluster, or lowbit.capacity in trees
+    from before it moved there."""
+    try:
+        import lowbit.cluster as eng
+    except ImportError:
+        import lowbit.capacity as eng
+    return eng
+
+
+def key_of(j: dict) -> str:
+    return engine().job_key({"fn": "_repro_003_units.run_job", "job": j})
+
+
+def selected(j: dict, only: Sequence[str]) -> bool:
+    """--only CLASS[:BITS[:SEED]] (CLASS: float, SA, GA, heatmap, network_ga); no filter:
+    every unit."""
+    if not only:
+        return True
+    for spec in only:
+        cls, *rest = spec.split(":")
+        if cls == cost_class(j) and (not rest or not rest[0] or int(rest[0]) == j.get("bits")) \
+                and (len(rest) < 2 or int(rest[1]) == j["seed"]):
+            return True
+    return False
+
+
+def make_runner(store, sweep, workers: int, threads: int, log=print):
+    """jobs -> None: the ones missing from the store run (serially in this process with
+    one worker, else on the dask sweep) and are stored as each finishes."""
+    def run(todo_jobs: List[dict]) -> None:
+        todo = [j for j in todo_jobs if key_of(j) not in store]
+        log(f"running {len(todo)} unit(s) ({len(todo_jobs) - len(todo)} already stored)", flush=True)
+        if not todo:
+            return
+        if workers == 1:
+            set_threads(threads)
+            for j in todo:
+                store.put(key_of(j), U.run_job(j))
+        else:
+            sweep.map(U.run_job, todo, desc="repro_003")
+    return run
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, seconds (for the test)")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    ap.add_argument("--workers", type=int, default=2, help="dask worker processes (1: in this process)")
+    ap.add_argument("--threads", type=int, default=1, help="torch/lowbit threads per worker (default 1)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results folder (default benchmarks/results; --quick: a temporary folder)")
+    ap.add_argument("--report-only", action="store_true", help="write the page from the store, run nothing")
+    ap.add_argument("--only", action="append", default=[], metavar="CLASS[:BITS[:SEED]]",
+                    help="run only these units (float, SA, GA, heatmap, network_ga; repeatable), e.g. to "
+                         "measure unit costs: --only float --only SA:4:0; the page shows every stored unit")
+    args = ap.parse_args(argv)
+    if args.seeds < 1 or args.workers < 1 or args.threads < 1:
+        ap.error("--seeds, --workers and --threads must be >= 1")
+    for spec in args.only:
+        cls, *rest = spec.split(":")
+        if cls not in UNIT_SECONDS or len(rest) > 2 or not all(r == "" or r.isdigit() for r in rest):
+            ap.error(f"--only {spec!r}: expected CLASS[:BITS[:SEED]] with CLASS in {sorted(UNIT_SECONDS)}")
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for the test")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
-    threads = set_threads()
+    args = parse_args(argv)
     plan = QUICK if args.quick else FULL
-    t_all = time.perf_counter()
-    st = Study(plan, args.out, args.seed, progress=not args.no_progress and not args.quick)
-    for name, step in (("fig5", st.fig5), ("fig6+fig8", st.fig6_fig8), ("fig9", st.fig9),
-                       ("fig10", st.fig10), ("fig11", st.fig11), ("table", st.table)):
-        t0 = time.perf_counter()
-        step()
-        st.timing[name] = time.perf_counter() - t0
-        print(f"repro_003: {name} done in {st.timing[name]:.0f} s", flush=True)
-    total = time.perf_counter() - t_all
-    head = ["# Paper 003 (VBQ) reproduction on LeNet-5 / Fashion-MNIST\n",
-            f"Regenerate: `.venv/bin/python benchmarks/repro_003.py{' --quick' if args.quick else ''}` "
-            f"({total / 60:.1f} min, {threads} threads, seed {args.seed}).\n",
-            f"Model: `lb.models.pretrained('lenet5')`, float held-out top-1 {100 * st.float_held:.2f} % on "
-            f"{plan.n_eval} test images. Calibration: {plan.n_calib} training images for SA and the table, "
-            f"{plan.n_ga} for the GA figures; population {plan.population}; SA at most "
-            f"{plan.sa_iterations} iterations, the paper's other constants (T0 = 1, cooling 0.95, "
-            f"start a = 1.25, neighbours +-aT/2, +-bT/2, P = exp(100 (e' - e) / T), patience 30). "
-            "The start b is chosen per layer so Eq. 2 spans +-max|w| (the paper's b = 0.05 suits VGG16's "
-            "weight scale, not LeNet-5's).\n",
-            "Section times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in st.timing.items()) + "\n"]
-    atomic_write(args.out / "repro_003.md", "\n".join(head + st.md))
-    print(f"repro_003: wrote {args.out}/repro_003.md in {total:.0f} s")
+    out = Path(args.out) if args.out is not None else (
+        Path(tempfile.mkdtemp(prefix="repro_003_quick_")) if args.quick else DEFAULT_OUT)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = list(range(args.seeds))
+    phases = jobs(plan, seeds)
+    print(f"repro_003: {'quick' if args.quick else 'full'} sizes, {len(seeds)} seed(s), "
+          f"{args.workers} worker(s) x {args.threads} thread(s), out {out}", flush=True)
+    t0 = time.perf_counter()
+    with engine().Sweep(out / STORE, n_workers=args.workers, threads_per_worker=args.threads,
+                        progress=False) as sweep:
+        if not args.report_only:
+            run = make_runner(sweep.store, sweep, args.workers, args.threads)
+            for name in ("float", "search"):
+                print(f"phase {name}", flush=True)
+                run([j for j in phases[name] if selected(j, args.only)])
+        stored = {key_of(j): sweep.store.get(key_of(j)) for js in phases.values() for j in js}
+        run_info = page.RunInfo(command=page.command(args.argv), workers=args.workers,
+                                threads=args.threads, wall=time.perf_counter() - t0,
+                                plan=asdict(plan), seeds=seeds, store=STORE)
+        page.write(out, plan, phases, stored, key_of, run_info,
+                   lambda j, measured: estimated_seconds(j, plan, measured), cost_class)
+    print(f"repro_003: done in {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 
 
