@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
+import _repro_003_plots as plots
 import _repro_003_units as U
 from _repro_003_results import FLOAT, Results, mcnemars, paired
 from _repro_report import atomic_write, md_table, rows_to_csv
@@ -503,6 +504,8 @@ def write(out: Path, plan, phases, stored, key_of, info: RunInfo, estimate, cost
     pg.claims_main()
     fig10, fig11, sa, ga, fig9 = pg.fig10(), pg.fig11(), pg.sa_runs(), pg.ga(), pg.fig9()
     fig5 = pg.fig5()
+    plots.accuracy(res, pg.methods, plan.bits, info.seeds, out / plots.ACCURACY_PNG)
+    plots.calibration(res, plan.fig11_bits, plan.calib_sizes, info.seeds, out / plots.CALIBRATION_PNG)
     compute = sum(r["seconds"] for r in stored.values() if r is not None)
     head = [
         "# Paper 003: variable bin-size quantization (VBQ)", "",
@@ -522,11 +525,13 @@ def write(out: Path, plan, phases, stored, key_of, info: RunInfo, estimate, cost
         "## Accuracy: every layer quantized, calibration and held-out side by side", "",
         "Top-1 %, mean ± sd over seeds; held-out − float: paired t over seeds, mean [95 % CI] "
         "in points. Per-seed values: `repro_003_table.csv`.", "", *table,
+        f"![Accuracy against bits]({plots.ACCURACY_PNG})", "",
         "## Paired tests on the held-out images", "",
         "Held-out accuracy differences in points. Per-seed McNemar counts: `repro_003_tests.csv`.", "",
         md_table(pg.tests) if pg.tests else DASH, "",
         "## Figs. 10, 12, 13: SA against the number of values N", "", *fig10,
         f"## Fig. 11: SA against the number of calibration images ({2 ** plan.fig11_bits} values)", "", *fig11,
+        f"![Fig. 11]({plots.CALIBRATION_PNG})", "",
         "## The SA runs: why each stopped", "", *sa,
         "## VBQ-GA: Eq. 2 fits of its codebooks (Fig. 8), layer 0 alone (Fig. 6)", "", *ga,
         "## Fig. 9: heat map of one layer over (a^(1/N), b)", "", *fig9,

@@ -23,7 +23,7 @@ and repro_003_{table,tests,sa_runs,claims}.csv.
 
 Cost: the page prints the measured CPU time per unit class and the estimate of what is
 left (UNIT_SECONDS holds the priors for a class with no finished unit yet). At 5 seeds the
-run is 51 units, about 5 CPU hours, most of it the 15 GA searches.
+run is 57 units, about 5.5 CPU hours, most of it the 15 GA searches.
 """
 import argparse
 import sys
