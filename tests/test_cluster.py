@@ -108,3 +108,29 @@ def test_worker_watch_on_a_scheduler_waits_then_stops(monkeypatch):
     now[0] = 61
     with pytest.raises(ConnectionError, match="no dask worker at tcp://h:8786 for 61 s"):
         watch.check()
+
+
+def dies_once(job):
+    """Kills its worker process the first time it runs (a segfault, the OOM killer), then
+    succeeds; with job["always"] it kills every worker that runs it."""
+    import os
+    marker = job.get("marker")
+    if job.get("always") or (marker and not os.path.exists(marker)):
+        if marker:
+            open(marker, "a").close()
+        os._exit(1)
+    return {"value": job["i"]}
+
+
+def test_a_job_that_kills_its_worker_is_rerun_and_one_that_always_does_is_reported(tmp_path):
+    import dask
+    jobs = [{"i": 0}, {"i": 1, "marker": str(tmp_path / "died")}, {"i": 2, "always": True}, {"i": 3}]
+    # the scheduler gives up on a job after one worker died running it (dask's default: 3
+    # reruns), so the retry after a KilledWorker is what saves the job that dies once
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with Sweep(tmp_path / "s.jsonl", n_workers=2, progress=False) as sweep:
+            out = sweep.map(dies_once, jobs, retries=1, keep_going=True)
+    assert out[0] == {"value": 0} and out[1] == {"value": 1} and out[3] == {"value": 3}
+    assert isinstance(out[2], JobFailure) and out[2].error.startswith("KilledWorker")
+    assert out[2].attempts == 2                 # the scheduler's reruns, then one retry
+    assert len(ResultStore(tmp_path / "s.jsonl")) == 3

@@ -44,8 +44,11 @@ def local_cluster(n_workers: int, processes: bool, environ: Optional[dict] = Non
         environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
                    if k != "MALLOC_TRIM_THRESHOLD_"}
     saved = dict(os.environ)
+    # worker-saturation 1: a worker holds only the job it runs (dask queues one more by
+    # default), so a job that kills its worker takes no queued job down with it
+    config = {"distributed.nanny.pre-spawn-environ": dict(environ), "distributed.scheduler.worker-saturation": 1.0}
     try:
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": dict(environ)}):
+        with dask.config.set(config):
             # no dashboard; the scheduler's HTTP routes on a free port, not 8787 (another
             # cluster on this machine may hold it, and dask would warn)
             cluster = dist.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
@@ -54,13 +57,6 @@ def local_cluster(n_workers: int, processes: bool, environ: Optional[dict] = Non
     finally:
         _restore_environ(saved)
     return dist.Client(cluster), cluster
-
-
-def worker_died(exc: BaseException) -> bool:
-    """Whether a job failed because workers running it died (dask's KilledWorker: the
-    scheduler has already rerun it on other workers, distributed.scheduler.allowed-failures
-    times, 3 by default)."""
-    return isinstance(exc, distributed().KilledWorker)
 
 
 def scheduler_client(address: str):

@@ -107,8 +107,10 @@ class Sweep:
         args: passed to every call and part of no key (pickled to the workers): the job
             must name everything that changes its result.
         retries: how many more times a job that raises is tried. A job whose workers died
-            is rerun by dask's scheduler itself (3 times by default) before it fails with
-            KilledWorker, which is not retried again.
+            is first rerun by dask's scheduler itself (distributed.scheduler.allowed-failures,
+            3 by default); its KilledWorker then counts as one failed try. The scheduler
+            blames every job a dying worker held, so a job that kills its worker can take
+            innocent ones with it: their retry runs them again.
         keep_going: False: a job that still fails stops the sweep with its exception (the
             finished ones stay stored); True: the others finish and its place in the
             returned list holds a JobFailure.
@@ -175,7 +177,7 @@ class Sweep:
                     try:
                         result = future.result()        # the job's exception, or a lost result's
                     except Exception as exc:
-                        if attempt <= retries and not connect.worker_died(exc):
+                        if attempt <= retries:
                             submit(k, attempt + 1)
                             continue
                         if not keep_going:
