@@ -8,7 +8,7 @@ how to install it:
     auto = require("tqdm.auto", debian="python3-tqdm", pip="tqdm", purpose="progress bars",
                    hint="or pass progress=False")
 
-The pip extras of pyproject.toml group them: lowbit[study] (tqdm, matplotlib),
+The pip extras of pyproject.toml group them: lowbit[study] (tqdm, matplotlib, distributed),
 lowbit[capacity] (distributed, optuna, and those two), lowbit[notebooks].
 """
 import importlib
