@@ -1,5 +1,6 @@
 """Packed embedding tables: the weight stays row-packed codes and only the rows a forward
-looks up are decoded (plain torch ops, so any device works), then mapped through the
+looks up are decoded (lowbit's unpack op, whose reference serves devices other than the
+CPU), then mapped through the
 per-group value tables. The values are the dequantized ones, so a lookup equals
 F.embedding on the frozen (fake-quantized) weight bit for bit.
 """
@@ -55,17 +56,14 @@ class _PackedTable(_Packed):
 
     def _decode(self, flat: torch.Tensor) -> torch.Tensor:
         """The values [n, embedding_dim] of rows `flat` (int64 [n], in range)."""
-        bits, K = self.bits, self.embedding_dim
-        packed = self.w_packed[flat].to(torch.int32)  # [n, row bytes]
-        # Rows are whole blocks of 8 fields in `bits` bytes, one little-endian bit stream, so
-        # field k starts at bit k * bits and spans at most two bytes.
-        start = torch.arange(K, device=flat.device) * bits
-        lo = torch.div(start, 8, rounding_mode="floor")
-        hi = (lo + 1).clamp(max=packed.shape[1] - 1)  # a field that fits in byte lo masks hi out
-        word = packed[:, lo] | (packed[:, hi] << 8)
-        fields = (word >> (start % 8)) & ((1 << bits) - 1)  # not 2 ** bits: a float in TorchScript
+        rows = self.w_packed.index_select(0, flat)  # [n, row bytes]
+        # a row holds embedding_dim fields rounded up to 8, so n rows are one packed stream
+        width = rows.shape[1] * 8 // self.bits
+        fields = torch.ops.lowbit.unpack(rows.reshape(-1), self.bits, rows.shape[0] * width, False)
+        fields = fields.reshape(rows.shape[0], width)[:, :self.embedding_dim].long()
         group = torch.div(flat, self.rows_per_group, rounding_mode="floor")
-        return self.tables[group.unsqueeze(1), fields.long()]
+        at = (group * self.tables.shape[1]).unsqueeze(1) + fields   # into the flattened tables
+        return self.tables.reshape(-1).index_select(0, at.reshape(-1)).reshape(at.shape)
 
 
 class PackedEmbedding(_PackedTable):
