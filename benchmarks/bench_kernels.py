@@ -22,7 +22,7 @@ from lowbit import ops
 from _timing import environment, keep_allocations_warm, paired_times, set_threads, write_results
 
 
-def measure(w: torch.Tensor, rows: int, repeat: int) -> list:
+def measure(w: torch.Tensor, rows: int, repeat: int, only_qstep: bool = False) -> list:
     figures = []
 
     def ratio(name, ours, baseline, baseline_name, target=None, target_text="none (timing)"):
@@ -39,6 +39,9 @@ def measure(w: torch.Tensor, rows: int, repeat: int) -> list:
                         "copies": 1 / r, "target": target, "target_text": f"<= {target} copies",
                         "met": bool(1 / r <= target)})
 
+    if only_qstep:
+        qstep_rows(w, rows, repeat, copies)
+        return figures
     step_t, step_c = lb.qstep(w, 4), lb.qstep(w, 4, "channel")
     zp_c = torch.zeros(rows, dtype=torch.int32)
     copy = lambda: w.clone()  # noqa: E731
@@ -52,11 +55,7 @@ def measure(w: torch.Tensor, rows: int, repeat: int) -> list:
           lambda: torch.fake_quantize_per_channel_affine(w, step_c, zp_c, 0, -7, 7),
           "torch.fake_quantize_per_channel_affine", 10, ">= 10x")
     ratio("fake quant, per channel, 4-bit", fq_c, copy, "tensor copy (clone)", 0.7, ">= 0.7 of copy")
-    for bits in (2, 4, 8):
-        copies(f"QStep L2, per tensor, {bits}-bit", lambda: ops.qparams(w, "symmetric", bits, 1, "l2"))
-    for bits in (2, 4, 8):
-        copies(f"QStep L2, per channel ({rows} groups), {bits}-bit",
-               lambda: ops.qparams(w, "symmetric", bits, rows, "l2"), repeat_=3)
+    qstep_rows(w, rows, repeat, copies)
     n = w.numel()
     codes = torch.randint(0, 16, (n,), dtype=torch.int16).to(torch.uint8)
     packed = ops.pack(codes, 4)
@@ -66,6 +65,15 @@ def measure(w: torch.Tensor, rows: int, repeat: int) -> list:
           "uint8 codes copy (clone)", 0.5, ">= 0.5 of copy")
     other_ops(w, step_c, rows, ratio)
     return figures
+
+
+def qstep_rows(w: torch.Tensor, rows: int, repeat: int, copies, widths=(2, 4, 8)) -> None:
+    """QStep (L2 step) per tensor and per channel, in tensor copies timed alternately."""
+    for bits in widths:
+        copies(f"QStep L2, per tensor, {bits}-bit", lambda: ops.qparams(w, "symmetric", bits, 1, "l2"))
+    for bits in widths:
+        copies(f"QStep L2, per channel ({rows} groups), {bits}-bit",
+               lambda: ops.qparams(w, "symmetric", bits, rows, "l2"), repeat_=max(3, repeat // 3))
 
 
 def other_ops(w: torch.Tensor, step_c: torch.Tensor, rows: int, ratio) -> None:
@@ -130,6 +138,8 @@ def main() -> None:
     ap.add_argument("--numel", type=int, default=1 << 24)
     ap.add_argument("--threads", type=int, default=0, help="0: lowbit's default")
     ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--only-qstep", action="store_true",
+                    help="time only QStep and print its rows (writes no result files)")
     args = ap.parse_args()
     threads = set_threads(args.threads)
     env = environment(threads)
@@ -138,8 +148,8 @@ def main() -> None:
     rows = 4096 if n % 4096 == 0 else 1
     torch.manual_seed(0)
     w = torch.randn(rows, n // rows) * 0.05
-    figures = measure(w, rows, args.repeat)
-    if threads > 1:  # the fake-quant ratios with one thread on both sides as well
+    figures = measure(w, rows, args.repeat, args.only_qstep)
+    if threads > 1 and not args.only_qstep:  # the fake-quant ratios with one thread on both sides as well
         set_threads(1)
         figures += [f for f in measure(w, rows, args.repeat) if f["name"].startswith("fake quant")]
         set_threads(args.threads)
@@ -160,6 +170,8 @@ def main() -> None:
                      f"{'-' if f['met'] is None else 'yes' if f['met'] else 'no'} |")
     md = "\n".join(lines) + "\n"
     print(md)
+    if args.only_qstep:
+        return
     write_results("kernels", {"environment": env, "numel": n, "figures": figures}, md)
 
 

@@ -111,10 +111,16 @@ def test_l2_step_matches_reference_algorithm(dtype, shape, isa):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("shape", [(64, 4096), (1, 200_000)])  # sorted groups / one histogram group
-def test_l2_step_same_on_every_isa_and_thread_count(dtype, shape):
+@pytest.mark.parametrize("shape,ties", [((64, 4096), False), ((1, 200_000), False), ((1, 200_000), True)])
+def test_l2_step_same_on_every_isa_and_thread_count(dtype, shape, ties):
+    # sorted groups / one histogram group; with ties, values on multiples of 1/8 put a / D on
+    # half-integers for many grid steps, where the SIMD exact errors must divide
     from lowbit.threads import supported_isas
-    w = (torch.randn(shape) * 0.05).to(dtype)
+    g = torch.Generator().manual_seed(3)
+    if ties:
+        w = (torch.randint(-24, 25, shape, generator=g).to(torch.float64) / 8).to(dtype)
+    else:
+        w = (torch.randn(shape, generator=g) * 0.05).to(dtype)
     w[0, :7] = 0.5  # ties and a bucket of equal values
     isas = supported_isas()
     for bits in (2, 4, 8):

@@ -20,12 +20,16 @@
 // neither be the grid's best nor lie within 1% of it. The result is exactly the
 // algorithm above on exact sums.
 //
-// Larger groups are summarized by a histogram over [0, max|w|] (256 L bins, 4096..65536),
-// whose error at any step costs one look-up per level. Bins straddling a level boundary
-// go wholly to one side, so the histogram's error is an upper bound; a bin [lo, hi) with
-// c values of mean mu can be wrong by at most 2 D c (hi - mu)(m - lo) / (hi - lo) per
-// boundary m (convexity). Every grid step whose lower bound beats the best exact error
-// found is evaluated exactly on the data; the result is never worse than the grid.
+// Larger groups are summarized by a histogram over [0, max|w|] (1024 L bins, 4096..32768;
+// one pass, one 64-bit scatter per value), whose error at any step costs one look-up per
+// level. Bins straddling a level boundary go wholly to one side, so the histogram's error
+// is an upper bound; a bin [lo, hi) with c values of mean mu can be wrong by at most
+// 2 D c (hi - mu)(m - lo) / (hi - lo) per boundary m (convexity). Every grid step whose
+// lower bound beats the best exact error of the finalists is evaluated exactly on the
+// data; the result is never worse than the grid. One exact pass serves the finalists and
+// every grid step whose lower bound beats an upper bound on the finalists' errors (a
+// superset of those steps); the exact errors divide only where a multiplication by 1 / D
+// could change a code.
 //
 // Results depend on neither the thread count nor the instruction set: a sorted group is
 // solved by one thread (and the sort's result is unique); a histogram sums counts and
@@ -109,14 +113,24 @@ std::vector<int> best_minima(const std::vector<double>& E) {
 
 // ---- sorted summary (groups up to kSortMax values) -------------------------------------
 
-constexpr int kPad = 16;    // +inf after the sorted values (rank() and the sort read 8 ahead)
+constexpr int kPad = 32;    // +inf after the sorted values (rank() reads 8 ahead, the sort 16)
 constexpr int kSmall = 12;  // buckets up to this size are sorted by odd-even transposition
 
 // Sorts runs of at most `phases` values that are out of order only among themselves (the
 // buckets): odd-even transposition, `phases` rounds of compare-exchange over the array.
 // a[n .. n + kPad) hold +inf. Any method gives the same array: the order is unique.
 inline void sort_runs(float* a, int64_t n, int phases) {
-#ifdef __AVX2__
+#if defined(__AVX512F__)
+  const int64_t nn = (n + 15) & ~int64_t(15);
+  for (int ph = 0; ph < phases; ++ph) {
+    float* b = a + (ph & 1);
+    for (int64_t i = 0; i < nn; i += 16) {
+      const __m512 v = _mm512_loadu_ps(b + i);
+      const __m512 sw = _mm512_permute_ps(v, 0xB1);  // swap neighbours
+      _mm512_storeu_ps(b + i, _mm512_mask_blend_ps(0xAAAA, _mm512_min_ps(v, sw), _mm512_max_ps(v, sw)));
+    }
+  }
+#elif defined(__AVX2__)
   const int64_t nn = (n + 7) & ~int64_t(7);
   for (int ph = 0; ph < phases; ++ph) {
     float* b = a + (ph & 1);
@@ -320,7 +334,7 @@ template <class T> struct SortedAbs {
 //   Q[p_K] - 2 D (K x_K - sum_1^K x) + D^2 (K^2 p_K - sum_1^K (2k - 1) p),
 // and the full error is Q[n] - 2 D (L S1[n] - sum_1^L x) + D^2 (L^2 n - sum_1^L (2k - 1) p).
 template <bool Up, class T>
-void grid_sweep_dir(const SortedAbs<T>& s, double D_hi, int L, int jb, const double* half,
+void grid_sweep_dir(const SortedAbs<T>& s, const double* Dtab, int L, int jb, const double* half,
                     double& best, std::vector<double>& E, std::vector<double>& M1,
                     std::vector<double>& M2) {
   const int64_t n = s.n;
@@ -331,7 +345,7 @@ void grid_sweep_dir(const SortedAbs<T>& s, double D_hi, int L, int jb, const dou
   int depth = 1;                // levels the previous step took
   auto rank_at = [&](int, double m, int) { return s.rank(m); };
   for (int j = jb; Up ? j <= kGrid : j >= 1; j += dj) {
-    const double D = D_hi * j / kGrid, bound = kNear * best;  // = grid_step(maxabs, L, j)
+    const double D = Dtab[j], bound = kNear * best;  // = grid_step(maxabs, L, j)
     const int64_t pL = rank_at(L, half[L] * D, j);
     const double xL = S1[pL];
     const double top = QN - Q[pL] - 2 * D * L * (S1N - xL) + D * D * double(int64_t(L) * L * (n - pL));
@@ -388,9 +402,11 @@ void grid_sweep(const SortedAbs<T>& s, double maxabs, int L, int j0, std::vector
   const double D_hi = maxabs / (L - 0.5);
   double half[128];  // k - 1/2
   for (int k = 0; k <= L; ++k) half[k] = k - 0.5;
+  double Dtab[kGrid + 1];  // grid_step(maxabs, L, j), the divisions done 4 or 8 at a time
+  for (int j = 0; j <= kGrid; ++j) Dtab[j] = D_hi * j / kGrid;
   double best = INFINITY;
-  grid_sweep_dir<true>(s, D_hi, L, j0, half, best, E, M1, M2);
-  if (j0 > 1) grid_sweep_dir<false>(s, D_hi, L, j0 - 1, half, best, E, M1, M2);
+  grid_sweep_dir<true>(s, Dtab, L, j0, half, best, E, M1, M2);
+  if (j0 > 1) grid_sweep_dir<false>(s, Dtab, L, j0 - 1, half, best, E, M1, M2);
 }
 
 template <class T>
@@ -428,8 +444,14 @@ T solve_sorted(const T* w, int64_t n, const Stats& st, int L, int bits, SortedAb
 
 // ---- histogram summary (larger groups) --------------------------------------------------
 
+#ifdef __AVX2__
+inline __m256d load4d(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+inline __m256d load4d(const double* p) { return _mm256_loadu_pd(p); }
+#endif
+
 // Histogram bins for L levels a side: the certification gap shrinks like (L / bins)^2.
-int64_t bins_for(int L) { return std::min<int64_t>(65536, std::max<int64_t>(4096, 256 * L)); }
+constexpr int64_t kBinsPerLevel = 1024;
+int64_t bins_for(int L) { return std::min<int64_t>(32768, std::max<int64_t>(4096, kBinsPerLevel * L)); }
 
 struct Histogram {
   double h = 0;                    // bin width
@@ -437,6 +459,7 @@ struct Histogram {
   std::vector<double> C, S1;       // prefix sums of count and sum |w|, size units + 1
   double sumsq = 0;                // sum w^2 over the group
   int64_t n = 0;
+  std::vector<uint64_t> packed;    // scratch: per-thread count << 44 | sum of offsets
   std::vector<uint32_t> cnt;       // scratch: per-thread counts
   std::vector<uint64_t> off;       // scratch: per-thread sums of offsets in bins
   std::vector<double> block_sq;    // scratch: sum w^2 per block
@@ -491,11 +514,28 @@ struct Histogram {
     return 2 * D * (g + L * double(n) * h * 0x1p-24) * (1 + 1e-9);
   }
 
+  // Upper bound on the exact error, in the quantizer's arithmetic with machine epsilon
+  // eps, of step D. error() is at least the error of the nearest levels on exact sums
+  // (whole bins are assigned to one level; sum k|w| is rounded low), up to the rounding
+  // of its own sums (1e-6 covers it). The quantizer's arithmetic adds, per value a, at
+  // most (3/2) eps D (a + D) below the top level (k D rounds, a / D may round across a
+  // half-integer) and eps L D |a - L D| above it; by Cauchy-Schwarz the sum of the
+  // latter is at most eps L D sqrt(n E).
+  // Subnormal values (tiny: the smallest positive one) round absolutely, by tiny per step.
+  double upper(double D, int L, double eps, double tiny) const {
+    const double H = std::max(0.0, error(D, L)) * (1 + 1e-6);
+    return H + 2 * eps * D * (S1[units()] + double(n) * D) + eps * L * D * std::sqrt(double(n) * H) +
+           double(n) * (eps * L * D) * (eps * L * D) + 1e-12 * (sumsq + D * S1[units()]) +
+           4 * double(n) * tiny * (L + 1) * (D + tiny) + 1e-300;
+  }
+
   // Counts and sums per bin. A value's offset in its bin is summed in fixed point (units
   // of h / 2^24, rounded down), so that the per-thread histograms add up to the same
   // integers however many threads share the group; sum w^2 is summed per block of 1024
-  // values, the blocks in order. The rounded offsets make S1 low by at most n h / 2^24 and
-  // the means low by at most h / 2^24, which gap() allows for.
+  // values (4 lanes), the blocks in order. The rounded offsets make S1 low by at most
+  // n h / 2^24 and the means low by at most h / 2^24, which gap() allows for.
+  // One scatter per value: count and offset share a 64-bit word (count << 44 | offset),
+  // folded into the thread's totals before a word can hold 2^19 values.
   template <class T> void build(const T* w, int64_t n_, double maxabs, int L, int nt) {
     n = n_;
     const int64_t B = std::min(bins_for(L), std::max<int64_t>(512, n / 2));
@@ -505,40 +545,87 @@ struct Histogram {
     // do not wait on each other's store (pays on long runs only)
     const int kWays = n / nt >= (int64_t(1) << 16) && B <= 8192 ? 4 : 1;  // and fit in L2
     constexpr int64_t kBlock = 1024;
-    const size_t copies = size_t(nt) * kWays;
-    cnt.assign(copies * B, 0);  // a thread sees < 2^32 values: groups are split
-    off.assign(copies * B, 0);
+    constexpr int kShift = 44;
+    constexpr uint64_t kOffMask = (uint64_t(1) << kShift) - 1;
+    const int64_t fold_every = (int64_t(1) << 19) / kBlock * kWays;  // blocks per fold
+    packed.assign(size_t(nt) * kWays * B, 0);
+    cnt.assign(size_t(nt) * B, 0);  // a thread sees < 2^32 values: groups are split
+    off.assign(size_t(nt) * B, 0);
     const int64_t nblocks = (n + kBlock - 1) / kBlock;
     block_sq.assign(nblocks, 0);
 #pragma omp parallel num_threads(nt)
     {
 #ifdef _OPENMP
-      const size_t me = size_t(omp_get_thread_num());
+      const int me = omp_get_thread_num();
 #else
-      const size_t me = 0;
+      const int me = 0;
 #endif
-      uint32_t* c = cnt.data() + me * kWays * B;
-      uint64_t* o = off.data() + me * kWays * B;
+      uint64_t* pk = packed.data() + size_t(me) * kWays * B;
+      uint32_t* tc = cnt.data() + size_t(me) * B;
+      uint64_t* to = off.data() + size_t(me) * B;
       int32_t bins[kBlock];
-      uint32_t offs[kBlock];
+      uint64_t words[kBlock];
+      int64_t since_fold = 0;
+      auto fold = [&] {
+        for (int way = 0; way < kWays; ++way) {
+          uint64_t* q = pk + size_t(way) * B;
+          for (int64_t b = 0; b < B; ++b) {
+            tc[b] += uint32_t(q[b] >> kShift);
+            to[b] += q[b] & kOffMask;
+            q[b] = 0;
+          }
+        }
+        since_fold = 0;
+      };
+      const double top = double(B) - 0x1p-20;
+      const int32_t wayB = int32_t(B);
 #pragma omp for schedule(static)
       for (int64_t blk = 0; blk < nblocks; ++blk) {
         const int64_t s0 = blk * kBlock, len = std::min(kBlock, n - s0);
+        const T* x = w + s0;
         double sq[4] = {0, 0, 0, 0};
-        for (int64_t i = 0; i < len; ++i) {  // vectorizes: bin and offset of every value
-          const double a = std::abs(double(w[s0 + i]));
-          const double t = std::min(a * inv, double(B) - 0x1p-20);
+        int64_t i = 0;
+#ifdef __AVX2__
+        {  // the scalar loop below, 4 lanes at a time (the same arithmetic)
+          const __m256d vinv = _mm256_set1_pd(inv), vtop = _mm256_set1_pd(top),
+                        sign = _mm256_set1_pd(-0.0), scale = _mm256_set1_pd(0x1p24);
+          const __m128i ways = kWays == 4 ? _mm_setr_epi32(0, wayB, 2 * wayB, 3 * wayB) : _mm_setzero_si128();
+          const __m256i one = _mm256_set1_epi64x(int64_t(uint64_t(1) << kShift));
+          __m256d vsq = _mm256_setzero_pd();
+          for (; i + 4 <= len; i += 4) {
+            const __m256d a = _mm256_andnot_pd(sign, load4d(x + i));
+            const __m256d t = _mm256_min_pd(_mm256_mul_pd(a, vinv), vtop);
+            const __m128i bin = _mm256_cvttpd_epi32(t);
+            const __m128i o = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_sub_pd(t, _mm256_cvtepi32_pd(bin)), scale));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(bins + i), _mm_add_epi32(bin, ways));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(words + i), _mm256_or_si256(one, _mm256_cvtepu32_epi64(o)));
+            vsq = _mm256_add_pd(vsq, _mm256_mul_pd(a, a));
+          }
+          _mm256_storeu_pd(sq, vsq);
+        }
+#endif
+        for (; i + 4 <= len; i += 4)
+          for (int l = 0; l < 4; ++l) {
+            const double a = std::abs(double(x[i + l]));
+            const double t = std::min(a * inv, top);
+            const int32_t bin = int32_t(t);
+            bins[i + l] = bin + (kWays == 4 ? l : 0) * wayB;
+            words[i + l] = (uint64_t(1) << kShift) | uint64_t(uint32_t((t - bin) * 0x1p24));
+            sq[l] += a * a;
+          }
+        for (; i < len; ++i) {
+          const double a = std::abs(double(x[i]));
+          const double t = std::min(a * inv, top);
           const int32_t bin = int32_t(t);
-          bins[i] = bin + int32_t(i % kWays) * int32_t(B);
-          offs[i] = uint32_t((t - bin) * 0x1p24);
+          bins[i] = bin + (kWays == 4 ? int32_t(i & 3) : 0) * wayB;
+          words[i] = (uint64_t(1) << kShift) | uint64_t(uint32_t((t - bin) * 0x1p24));
           sq[i & 3] += a * a;
         }
         block_sq[blk] = (sq[0] + sq[1]) + (sq[2] + sq[3]);
-        for (int64_t i = 0; i < len; ++i) {
-          c[bins[i]] += 1;
-          o[bins[i]] += offs[i];
-        }
+        for (int64_t j = 0; j < len; ++j) pk[bins[j]] += words[j];
+        if (++since_fold == fold_every) fold();
       }
+      if (since_fold > 0) fold();
     }
     sumsq = 0;
     for (int64_t blk = 0; blk < nblocks; ++blk) sumsq += block_sq[blk];
@@ -547,9 +634,9 @@ struct Histogram {
     S1.assign(B + 1, 0);
     for (int64_t bin = 0; bin < B; ++bin) {
       uint64_t cb = 0, ob = 0;
-      for (size_t p = 0; p < copies; ++p) {
-        cb += cnt[p * B + bin];
-        ob += off[p * B + bin];
+      for (int p = 0; p < nt; ++p) {
+        cb += cnt[size_t(p) * B + bin];
+        ob += off[size_t(p) * B + bin];
       }
       const double c = double(cb), s1 = h * (c * double(bin) + double(ob) * 0x1p-24);
       val[bin] = cb > 0 ? s1 / c : 0;
@@ -581,9 +668,129 @@ template <class T> inline void error_lanes(const T* x, int64_t len, T D, T Lt, d
     for (int l = 0; l < 8; ++l) acc[l] += error_one(x[i + l], D, Lt);
   for (; i < len; ++i) acc[i & 7] += error_one(x[i], D, Lt);
 }
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+// The same sums for float, 16 values a step (values i and i + 8 go to lane i mod 8, in
+// that order), with a / D taken as a * (1 / D) wherever that cannot change the code: the
+// two differ by less than 3 * 2^-24 t (t = a / D, D and 1 / D normal), so the code is the
+// same unless t lies within 2^-21 t of a half-integer; then the 16 values are divided.
+// Codes, values and sums are those of error_one.
+inline void error_lanes(const float* x, int64_t len, float D, float Lt, double* acc) {
+  const bool fast = D >= 0x1p-100f && D <= 0x1p100f;
+  const __m512 vD = _mm512_set1_ps(D), vL = _mm512_set1_ps(Lt), vr = _mm512_set1_ps(1.0f / D),
+               half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f), tol = _mm512_set1_ps(0x1p-21f);
+  __m512d s = _mm512_loadu_pd(acc);
+  int64_t i = 0;
+  for (; i + 16 <= len; i += 16) {
+    const __m512 a = _mm512_abs_ps(_mm512_loadu_ps(x + i));
+    __m512 t = _mm512_min_ps(_mm512_mul_ps(a, vr), vL);  // t < L ? t : L
+    __m512 r = _mm512_roundscale_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(t, r);
+    const __mmask16 near = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(f, half)), _mm512_mul_ps(t, tol), _CMP_LE_OQ);
+    if (!fast || near) {
+      t = _mm512_min_ps(_mm512_div_ps(a, vD), vL);
+      r = _mm512_roundscale_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      f = _mm512_sub_ps(t, r);
+    }
+    const __m512 k = _mm512_mask_add_ps(r, _mm512_cmp_ps_mask(f, half, _CMP_GE_OQ), r, one);
+    const __m512 v = _mm512_mul_ps(k, vD);
+    const __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
+    const __m512d d1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)));
+    s = _mm512_add_pd(s, _mm512_mul_pd(d0, d0));
+    s = _mm512_add_pd(s, _mm512_mul_pd(d1, d1));
+  }
+  _mm512_storeu_pd(acc, s);
+  for (; i < len; ++i) acc[i & 7] += error_one(x[i], D, Lt);
+}
+#elif defined(__AVX2__)
+// The same sums for float, 8 lanes, with a / D taken as a * (1 / D) wherever that cannot
+// change the code: the two differ by less than 3 * 2^-24 t (t = a / D, D and 1 / D
+// normal), so the code is the same unless t lies within 2^-21 t of a half-integer; then
+// the 8 values are divided. Codes, values and sums are those of error_one.
+inline void error_lanes(const float* x, int64_t len, float D, float Lt, double* acc) {
+  const bool fast = D >= 0x1p-100f && D <= 0x1p100f;
+  const __m256 vD = _mm256_set1_ps(D), vL = _mm256_set1_ps(Lt), vr = _mm256_set1_ps(1.0f / D),
+               half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), tol = _mm256_set1_ps(0x1p-21f),
+               sign = _mm256_set1_ps(-0.0f);
+  __m256d lo = _mm256_loadu_pd(acc), hi = _mm256_loadu_pd(acc + 4);
+  int64_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const __m256 a = _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i));
+    __m256 t = _mm256_min_ps(_mm256_mul_ps(a, vr), vL);  // t < L ? t : L
+    __m256 r = _mm256_round_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256 f = _mm256_sub_ps(t, r);
+    const __m256 near = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(f, half)), _mm256_mul_ps(t, tol), _CMP_LE_OQ);
+    if (!fast || _mm256_movemask_ps(near)) {
+      t = _mm256_min_ps(_mm256_div_ps(a, vD), vL);
+      r = _mm256_round_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      f = _mm256_sub_ps(t, r);
+    }
+    const __m256 k = _mm256_add_ps(r, _mm256_and_ps(_mm256_cmp_ps(f, half, _CMP_GE_OQ), one));
+    const __m256 v = _mm256_mul_ps(k, vD);
+    const __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_castps256_ps128(a)));
+    const __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)));
+    lo = _mm256_add_pd(lo, _mm256_mul_pd(d0, d0));
+    hi = _mm256_add_pd(hi, _mm256_mul_pd(d1, d1));
+  }
+  _mm256_storeu_pd(acc, lo);
+  _mm256_storeu_pd(acc + 4, hi);
+  for (; i < len; ++i) acc[i & 7] += error_one(x[i], D, Lt);
+}
+#endif
 
 // Exact errors of candidate steps on the data: per block of 2048 values (one pass serves
 // every candidate: the block stays in L1), the blocks' sums then added in order.
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+// error_lanes for every candidate at once, each 16 values loaded and widened once: the
+// same codes, values and per-candidate lane sums, in the same order.
+inline void error_lanes_multi(const float* x, int64_t len, const float* D, size_t m, float Lt, double* accs) {
+  constexpr size_t kMax = 16;
+  if (m > kMax) {
+    for (size_t c = 0; c < m; ++c) error_lanes(x, len, D[c], Lt, accs + 8 * c);
+    return;
+  }
+  __m512d s[kMax];
+  __m512 vD[kMax], vr[kMax];
+  bool fast = true;
+  for (size_t c = 0; c < m; ++c) {
+    s[c] = _mm512_loadu_pd(accs + 8 * c);
+    vD[c] = _mm512_set1_ps(D[c]);
+    vr[c] = _mm512_set1_ps(1.0f / D[c]);
+    fast = fast && D[c] >= 0x1p-100f && D[c] <= 0x1p100f;
+  }
+  const __m512 vL = _mm512_set1_ps(Lt), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f),
+               tol = _mm512_set1_ps(0x1p-21f);
+  int64_t i = 0;
+  for (; i + 16 <= len; i += 16) {
+    const __m512 a = _mm512_abs_ps(_mm512_loadu_ps(x + i));
+    const __m512d a0 = _mm512_cvtps_pd(_mm512_castps512_ps256(a)), a1 = _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1));
+    for (size_t c = 0; c < m; ++c) {
+      __m512 t = _mm512_min_ps(_mm512_mul_ps(a, vr[c]), vL);
+      __m512 r = _mm512_roundscale_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      __m512 f = _mm512_sub_ps(t, r);
+      const __mmask16 near = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(f, half)), _mm512_mul_ps(t, tol), _CMP_LE_OQ);
+      if (!fast || near) {
+        t = _mm512_min_ps(_mm512_div_ps(a, vD[c]), vL);
+        r = _mm512_roundscale_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        f = _mm512_sub_ps(t, r);
+      }
+      const __m512 k = _mm512_mask_add_ps(r, _mm512_cmp_ps_mask(f, half, _CMP_GE_OQ), r, one);
+      const __m512 v = _mm512_mul_ps(k, vD[c]);
+      const __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), a0);
+      const __m512d d1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), a1);
+      s[c] = _mm512_add_pd(s[c], _mm512_mul_pd(d0, d0));
+      s[c] = _mm512_add_pd(s[c], _mm512_mul_pd(d1, d1));
+    }
+  }
+  for (size_t c = 0; c < m; ++c) {
+    _mm512_storeu_pd(accs + 8 * c, s[c]);
+    for (int64_t j = i; j < len; ++j) accs[8 * c + (j & 7)] += error_one(x[j], D[c], Lt);
+  }
+}
+#endif
+template <class T> inline void error_lanes_multi(const T* x, int64_t len, const T* D, size_t m, T Lt, double* accs) {
+  for (size_t c = 0; c < m; ++c) error_lanes(x, len, D[c], Lt, accs + 8 * c);
+}
+
 template <class T>
 std::vector<double> exact_errors(const T* w, int64_t n, const std::vector<T>& D, int L, int nt) {
   const size_t m = D.size();
@@ -591,15 +798,20 @@ std::vector<double> exact_errors(const T* w, int64_t n, const std::vector<T>& D,
   const int64_t nblocks = (n + kBlock - 1) / kBlock;
   std::vector<double> part(size_t(nblocks) * m, 0);
   const T Lt = T(L);
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t blk = 0; blk < nblocks; ++blk) {
-    const T* x = w + blk * kBlock;
-    const int64_t len = std::min(kBlock, n - blk * kBlock);
-    for (size_t c = 0; c < m; ++c) {
-      double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      error_lanes(x, len, D[c], Lt, acc);
-      part[size_t(blk) * m + c] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
-                                  ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<double> accs(8 * m);  // 8 lane sums per candidate
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+      const T* x = w + blk * kBlock;
+      const int64_t len = std::min(kBlock, n - blk * kBlock);
+      std::fill(accs.begin(), accs.end(), 0.0);
+      error_lanes_multi(x, len, D.data(), m, Lt, accs.data());
+      for (size_t c = 0; c < m; ++c) {
+        const double* acc = accs.data() + 8 * c;
+        part[size_t(blk) * m + c] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+                                    ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+      }
     }
   }
   std::vector<double> E(m, 0);
@@ -632,28 +844,54 @@ T solve_histogram(const T* w, int64_t n, const Stats& st, int L, int nt, Histogr
     if (D > T(0) && std::find(finalists.begin(), finalists.end(), D) == finalists.end())
       finalists.push_back(D);
   T best_D = fallback;
-  double best_E = INFINITY;
-  auto evaluate = [&](const std::vector<T>& cs) {  // exact errors; keeps the best
-    const std::vector<double> E = exact_errors(w, n, cs, L, nt);
-    for (size_t c = 0; c < cs.size(); ++c)
-      if (E[c] < best_E) {
-        best_E = E[c];
-        best_D = cs[c];
-      }
-  };
-  const double t_lloyd = debug ? ms() : 0;
-  evaluate(finalists);
-  const double t_final = debug ? ms() : 0;
-  std::vector<T> contenders;  // grid steps the histogram cannot rule out
+  // One pass over the data for the finalists and every grid step that might beat them:
+  // the grid steps whose lower bound is under U, an upper bound on the finalists' exact
+  // errors. Which of them count is then decided exactly as if the finalists' exact errors
+  // had been known first (a grid step counts when its lower bound beats the best of them).
+  double U = INFINITY;
+  for (T D : finalists) U = std::min(U, s.upper(double(D), L, std::numeric_limits<T>::epsilon(),
+                                                    std::numeric_limits<T>::denorm_min()));
+  std::vector<int> maybe;
+  std::vector<double> lower;
   for (int j = 1; j <= kGrid; ++j) {
     const double D = grid_step(st.maxabs, L, j);
-    if (gridE[j] - s.gap(D, L) < best_E && T(D) > T(0)) contenders.push_back(T(D));
+    const double lb = gridE[j] - s.gap(D, L);
+    if (lb < U && T(D) > T(0)) {
+      maybe.push_back(j);
+      lower.push_back(lb);
+    }
   }
-  if (!contenders.empty()) evaluate(contenders);
+  std::vector<T> all = finalists;
+  std::vector<size_t> at;  // where each maybe step's error is (a step equal to a finalist is not redone)
+  for (int j : maybe) {
+    const T D = T(grid_step(st.maxabs, L, j));
+    const size_t f = size_t(std::find(finalists.begin(), finalists.end(), D) - finalists.begin());
+    at.push_back(f < finalists.size() ? f : all.size());
+    if (f == finalists.size()) all.push_back(D);
+  }
+  const double t_lloyd = debug ? ms() : 0;
+  const std::vector<double> E = exact_errors(w, n, all, L, nt);
+  double best_E = INFINITY;
+  for (size_t c = 0; c < finalists.size(); ++c)
+    if (E[c] < best_E) {
+      best_E = E[c];
+      best_D = all[c];
+    }
+  const double after_finalists = best_E;
+  size_t contenders = 0;
+  for (size_t i = 0; i < maybe.size(); ++i) {
+    if (!(lower[i] < after_finalists)) continue;  // ruled out by the finalists
+    ++contenders;
+    const size_t c = at[i];
+    if (E[c] < best_E) {
+      best_E = E[c];
+      best_D = all[c];
+    }
+  }
   if (debug)
-    std::fprintf(stderr, "qstep histogram n=%lld L=%d: build %.2f, grid %.2f, lloyd %.2f, %zu finalists %.2f, "
-                 "%zu contenders %.2f ms\n", (long long)n, L, t_build, t_grid - t_build, t_lloyd - t_grid,
-                 finalists.size(), t_final - t_lloyd, contenders.size(), ms() - t_final);
+    std::fprintf(stderr, "qstep histogram n=%lld L=%d: build %.2f, grid %.2f, lloyd %.2f, %zu finalists + "
+                 "%zu maybe (%zu contenders), %zu evaluated %.2f ms\n", (long long)n, L, t_build, t_grid - t_build,
+                 t_lloyd - t_grid, finalists.size(), maybe.size(), contenders, all.size(), ms() - t_lloyd);
   return best_D;
 }
 
@@ -721,7 +959,23 @@ bool qstep_l2(const T* w, int64_t groups, int64_t gsize, int bits, T* step) {
     }
     return bad == 0;
   }
-  const auto st = group_stats(w, groups, gsize);
+  // max |w| and the non-finite flag of each group, chunks of it spread over the threads
+  // (the group's other statistics are not needed: the histogram sums w^2 itself)
+  std::vector<Stats> st(groups);
+  const int64_t nchunks = std::max<int64_t>(nt, gsize >> 16);
+  const int64_t step_len = (gsize + nchunks - 1) / nchunks;
+  std::vector<Stats> part(size_t(groups * nchunks));
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t c = 0; c < groups * nchunks; ++c) {
+    const int64_t g = c / nchunks, b = std::min(gsize, (c % nchunks) * step_len);
+    part[c] = local_stats(w + g * gsize + b, std::min(gsize, b + step_len) - b);
+  }
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t c = 0; c < nchunks; ++c) {
+      const Stats& p = part[g * nchunks + c];
+      st[g].maxabs = std::max(st[g].maxabs, p.maxabs);
+      st[g].bad = st[g].bad || p.bad;
+    }
   for (const Stats& s : st)
     if (s.bad) return false;
   Scratch<T> scratch;
