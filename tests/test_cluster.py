@@ -1,6 +1,7 @@
 """lowbit.cluster's Sweep beyond what the capacity sweeps use: serial runs, retries,
 keep_going (a failing job is reported, the others finish), and the watch that keeps a
 sweep from waiting forever on a cluster without workers."""
+import os
 import threading
 
 import pytest
@@ -127,6 +128,7 @@ def test_a_job_that_kills_its_worker_is_rerun_and_one_that_always_does_is_report
     jobs = [{"i": 0}, {"i": 1, "marker": str(tmp_path / "died")}, {"i": 2, "always": True}, {"i": 3}]
     # the scheduler gives up on a job after one worker died running it (dask's default: 3
     # reruns), so the retry after a KilledWorker is what saves the job that dies once
+    before = dict(os.environ)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         with Sweep(tmp_path / "s.jsonl", n_workers=2, progress=False) as sweep:
             out = sweep.map(dies_once, jobs, retries=1, keep_going=True)
@@ -134,3 +136,4 @@ def test_a_job_that_kills_its_worker_is_rerun_and_one_that_always_does_is_report
     assert isinstance(out[2], JobFailure) and out[2].error.startswith("KilledWorker")
     assert out[2].attempts == 2                 # the scheduler's reruns, then one retry
     assert len(ResultStore(tmp_path / "s.jsonl")) == 3
+    assert dict(os.environ) == before           # the nannies' restarts leave no variables here

@@ -19,7 +19,7 @@ def distributed():
                    "sweeps on dask (lowbit capacity, lowbit study --workers / --scheduler)")
 
 
-def _restore_environ(saved: dict) -> None:
+def restore_environ(saved: dict) -> None:
     """dask's nanny writes its pre-spawn variables (OMP_NUM_THREADS=1, MKL_NUM_THREADS=1, ...)
     into the environment of the process that starts the workers; they are meant for the
     workers only, and left here they would change this process's thread count later."""
@@ -55,7 +55,7 @@ def local_cluster(n_workers: int, processes: bool, environ: Optional[dict] = Non
                                         dashboard_address=None, silence_logs=logging.ERROR,
                                         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
     finally:
-        _restore_environ(saved)
+        restore_environ(saved)
     return dist.Client(cluster), cluster
 
 

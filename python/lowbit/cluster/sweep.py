@@ -84,6 +84,7 @@ class Sweep:
         self.processes, self.progress = bool(processes), bool(progress)
         self.worker_environ = worker_environ
         self._client = self._cluster = None
+        self._environ: Dict[str, str] = {}
 
     def key(self, fn: Callable, job: Any) -> str:
         return job_key({"fn": _fn_name(fn), "job": job})
@@ -93,6 +94,9 @@ class Sweep:
         Call it early to fail fast on an unreachable scheduler."""
         if self._client is None and not self.serial:
             if self.scheduler is None:
+                # dask's nannies write their workers' variables into this process's
+                # environment at every (re)start of a worker; close() puts it back
+                self._environ = dict(os.environ)
                 self._client, self._cluster = connect.local_cluster(self.n_workers, self.processes,
                                                                     self.worker_environ)
             else:
@@ -197,6 +201,7 @@ class Sweep:
             self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+            connect.restore_environ(self._environ)
         self._client = self._cluster = None
 
     def __enter__(self) -> "Sweep":
