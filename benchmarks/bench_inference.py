@@ -3,11 +3,14 @@
     OMP_WAIT_POLICY=passive .venv/bin/python benchmarks/bench_inference.py [--threads N] [--images 10000]
         [--isa auto|generic|avx2|avx512]
 
-Part 1: a 4096x4096 linear layer at batch 1 and 64: lowbit's integer kernels for uniform
-weights (IntLinear, int8 activations per row) at 2, 3, 4 and 8 bits, symmetric and
-asymmetric, lowbit's 4-bit power-of-two shift kernels (int8 multiply-add and literal
-shift-and-add) and 4-bit LUT kernel against torch FP32 nn.Linear and torch's dynamic int8
-Linear (quantize_dynamic, every engine available: qnnpack, onednn).
+Part 1: a 4096x4096 linear layer at batch 1 and 64 (--groups picks which): lowbit's integer
+kernels for uniform weights (int: IntLinear, int8 activations per row) at 2, 3, 4 and 8
+bits, symmetric and asymmetric; the power-of-two pow2 kernel at 2..8 bits (pow2:
+ShiftLinear's default, bit-plane rows, int8 activations); the row-packed 4-bit shift kernels
+(int8 multiply-add and literal shift-and-add) and 4-bit LUT kernel (shift); the codebook
+vlut kernel at 2, 3, 4 and 8 bits and the LUT kernel on the same 4-bit codebook (codebook);
+the pow2 / vlut operators called directly (ops); each against torch FP32 nn.Linear and
+torch's dynamic int8 Linear (quantize_dynamic, every engine available: qnnpack, onednn).
 Part 2: LeNet-5 on Fashion-MNIST (the cached pretrained model, 4-bit power-of-two weights
 per channel, frozen without retraining), batch 1 over the test images: latency of the
 converted model, per-layer and fused (lb.inference.fuse), against the FP32 model, accuracy
@@ -16,7 +19,9 @@ symmetric weights on the fused integer kernels.
 Writes benchmarks/results/inference.json and inference.md. Targets (issue 5): batch 1 >=
 6x FP32 and >= 2x torch int8; batch 64 no slower than FP32; LeNet-5 >= 1.6x FP32 with
 accuracy within 0.5 points of fake quant. Issue 15 (integer kernels, AVX-512 VNNI): faster
-than FP32 at batch 1 and 64 at every width, approaching torch's int8 at batch 64.
+than FP32 at batch 1 and 64 at every width, approaching torch's int8 at batch 64; pow2 at
+batch 1 >= 10x (8 bits), 12x (6), 16x (4), 17x (3), 18x (2) FP32 and >= 3x at batch 64;
+codebooks up to 4 bits >= 10x FP32 at batch 1 and >= 1.0x at batch 64.
 """
 import argparse
 import copy
@@ -28,7 +33,7 @@ import torch
 from torch import nn
 
 import lowbit as lb
-from lowbit.inference import IntLinear, LUTLinear, ShiftLinear
+from lowbit.inference import IntLinear, LUTLinear, ShiftLinear, VLUTLinear
 
 from _timing import environment, keep_allocations_warm, paired_times, set_threads, write_results
 
@@ -38,25 +43,68 @@ def dynamic_int8(linear: nn.Linear, engine: str) -> nn.Module:
     return torch.quantization.quantize_dynamic(nn.Sequential(linear), {nn.Linear}, dtype=torch.qint8)
 
 
-def linear_layer(repeat: int, int_isas=()) -> list:
+GROUPS = ("int", "pow2", "shift", "codebook", "ops")
+
+
+class _Op(nn.Module):
+    """A direct call of one operator (the kernels without a module around them)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+    def model_size(self) -> int:
+        return 0
+
+
+def _codebook_qp(w: torch.Tensor, bits: int):
+    """A per-channel Lloyd-Max-like codebook: 2^bits values spread over each row's range."""
+    top = w.abs().amax(1, keepdim=True)
+    return lb.QParams("codebook", bits, torch.linspace(-1, 1, 2 ** bits, dtype=w.dtype)[None, :] * top)
+
+
+def linear_layer(repeat: int, int_isas=(), groups=GROUPS) -> list:
     torch.manual_seed(0)
     fp32 = nn.Linear(4096, 4096)
     w = fp32.weight.detach()
     qp_pow2 = lb.calibrate(w, "pow2", 4, "channel")
     qp_sym = lb.calibrate(w, "symmetric", 4, "channel")
     ours = {}
-    for scheme in ("symmetric", "asymmetric"):
-        for bits in (2, 3, 4, 8):
-            qp = lb.calibrate(w, scheme, bits, "channel")
-            ours[f"int ({bits}-bit {scheme})"] = IntLinear(lb.fake_quantize(w, qp), qp, fp32.bias)
+    if "int" in groups:
+        for scheme in ("symmetric", "asymmetric"):
+            for bits in (2, 3, 4, 8):
+                qp = lb.calibrate(w, scheme, bits, "channel")
+                ours[f"int ({bits}-bit {scheme})"] = IntLinear(lb.fake_quantize(w, qp), qp, fp32.bias)
     main_isa = lb.kernel_isa()
     extra = [(f"{name}, {isa}", isa, mod) for isa in int_isas if isa != main_isa
              for name, mod in ours.items()]  # the int kernels once more in a narrower build
-    ours.update({
-        "shift int8 (4-bit pow2)": ShiftLinear(lb.fake_quantize(w, qp_pow2), qp_pow2, fp32.bias),
-        "shift literal (4-bit pow2)": ShiftLinear(lb.fake_quantize(w, qp_pow2), qp_pow2, fp32.bias, method="literal"),
-        "LUT (4-bit symmetric)": LUTLinear(lb.fake_quantize(w, qp_sym), qp_sym, fp32.bias),
-    })
+    if "pow2" in groups:  # ShiftLinear's default: bit-plane rows on the pow2 kernel
+        for bits in range(2, 9):
+            qp = lb.calibrate(w, "pow2", bits, "channel")
+            ours[f"pow2 ({bits}-bit pow2)"] = ShiftLinear(lb.fake_quantize(w, qp), qp, fp32.bias)
+    if "shift" in groups:  # the row-packed shift kernel
+        ours.update({
+            "shift int8 (4-bit pow2)": ShiftLinear(lb.fake_quantize(w, qp_pow2), qp_pow2, fp32.bias, method="int8"),
+            "shift literal (4-bit pow2)": ShiftLinear(lb.fake_quantize(w, qp_pow2), qp_pow2, fp32.bias,
+                                                      method="literal"),
+            "LUT (4-bit symmetric)": LUTLinear(lb.fake_quantize(w, qp_sym), qp_sym, fp32.bias),
+        })
+    if "codebook" in groups:
+        for bits in (2, 3, 4, 8):
+            qp = _codebook_qp(w, bits)
+            ours[f"vlut ({bits}-bit codebook)"] = VLUTLinear(lb.fake_quantize(w, qp), qp, fp32.bias)
+        qp = _codebook_qp(w, 4)
+        ours["LUT (4-bit codebook)"] = LUTLinear(lb.fake_quantize(w, qp), qp, fp32.bias)
+    if "ops" in groups:  # the operators themselves, activations quantized per call where they are
+        p = ours.get("pow2 (4-bit pow2)") or ShiftLinear(lb.fake_quantize(w, qp_pow2), qp_pow2, fp32.bias)
+        v = VLUTLinear(lb.fake_quantize(w, _codebook_qp(w, 4)), _codebook_qp(w, 4), fp32.bias)
+        ours["op pow2_linear (4-bit pow2)"] = _Op(lambda x: lb.ops.pow2_linear(x, p.w_packed, 4, p.w_scale, p.bias))
+        ours["op pow2_matmul_int (4-bit pow2, int8 codes given)"] = _Op(
+            lambda x: lb.ops.pow2_matmul_int(lb.ops.quantize_activations(x, 8)[0], p.w_packed, 4))
+        ours["op vlut_linear (4-bit codebook)"] = _Op(lambda x: lb.ops.vlut_linear(x, v.w_packed, 4, v.tables, v.bias))
     baselines = {"torch FP32": fp32}
     for engine in ("qnnpack", "onednn"):
         if engine in torch.backends.quantized.supported_engines:
@@ -93,8 +141,9 @@ def cpu_time_per_call(fn, calls: int) -> float:
     return (time.process_time() - t0) / calls
 
 
-def single_thread_cpu(int_isas) -> list:
-    """The int kernels, torch FP32 and torch's onednn int8 on one thread each, by CPU time."""
+def single_thread_cpu(int_isas, groups=GROUPS) -> list:
+    """lowbit's kernels (int: symmetric per-channel; pow2; vlut: per-channel codebooks), torch
+    FP32 and torch's onednn int8 on one thread each, by CPU time."""
     torch.manual_seed(0)
     fp32 = nn.Linear(4096, 4096)
     w = fp32.weight.detach()
@@ -113,13 +162,22 @@ def single_thread_cpu(int_isas) -> list:
                 if "torch dynamic int8 (onednn)" in base:
                     torch.backends.quantized.engine = "onednn"
                 ref = {k: cpu_time_per_call(lambda: m(x), calls if "FP32" not in k else calls // 4) for k, m in base.items()}
+                makers = []
+                if "int" in groups:
+                    makers += [("int", b, lambda b: (lambda qp: IntLinear(lb.fake_quantize(w, qp), qp, fp32.bias))(
+                        lb.calibrate(w, "symmetric", b, "channel"))) for b in (2, 4, 8)]
+                if "pow2" in groups:
+                    makers += [("pow2", b, lambda b: (lambda qp: ShiftLinear(lb.fake_quantize(w, qp), qp, fp32.bias))(
+                        lb.calibrate(w, "pow2", b, "channel"))) for b in range(2, 9)]
+                if "codebook" in groups:
+                    makers += [("vlut", b, lambda b: (lambda qp: VLUTLinear(lb.fake_quantize(w, qp), qp, fp32.bias))(
+                        _codebook_qp(w, b))) for b in (2, 3, 4, 8)]
                 for isa in [main_isa] + [i for i in int_isas if i != main_isa]:
                     lb.set_kernel_isa(isa)
-                    for bits in (2, 4, 8):
-                        qp = lb.calibrate(w, "symmetric", bits, "channel")
-                        m = IntLinear(lb.fake_quantize(w, qp), qp, fp32.bias)
+                    for kernel, bits, make in makers:
+                        m = make(bits)
                         t = cpu_time_per_call(lambda: m(x), calls)
-                        rows.append({"batch": batch, "isa": isa, "bits": bits, "ours_cpu_ms": 1e3 * t,
+                        rows.append({"batch": batch, "isa": isa, "kernel": kernel, "bits": bits, "ours_cpu_ms": 1e3 * t,
                                      **{f"{k} cpu_ms": 1e3 * v for k, v in ref.items()},
                                      **{f"vs {k}": v / t for k, v in ref.items()}})
     finally:
@@ -176,13 +234,14 @@ def markdown(env, rows, sizes, le, cpu_rows) -> str:
     if cpu_rows:
         names = [k[3:] for k in cpu_rows[0] if k.startswith("vs ")]
         out += ["", "### One thread each, CPU time per call", "",
-                "Seconds of CPU time the process spent per call (`time.process_time`), lowbit's int kernel "
-                "(symmetric, per-channel steps) and the baselines on one thread each: a measure of work that "
-                "other jobs on the machine move much less than wall time.", "",
-                "| batch | ISA | bits | int ms | " + " | ".join(f"{n} ms | vs {n}" for n in names) + " |",
-                "|---|---|---|---|" + "---|---|" * len(names)]
+                "Seconds of CPU time the process spent per call (`time.process_time`), lowbit's kernels "
+                "(int: symmetric, per-channel steps; pow2: ShiftLinear's default; vlut: per-channel codebooks) "
+                "and the baselines on one thread each: a measure of work that other jobs on the machine move "
+                "much less than wall time.", "",
+                "| batch | ISA | kernel | bits | lowbit ms | " + " | ".join(f"{n} ms | vs {n}" for n in names) + " |",
+                "|---|---|---|---|---|" + "---|---|" * len(names)]
         for r in cpu_rows:
-            out.append(f"| {r['batch']} | {r['isa']} | {r['bits']} | {r['ours_cpu_ms']:.2f} | " +
+            out.append(f"| {r['batch']} | {r['isa']} | {r.get('kernel', 'int')} | {r['bits']} | {r['ours_cpu_ms']:.2f} | " +
                        " | ".join(f"{r[n + ' cpu_ms']:.2f} | {r['vs ' + n]:.2f}x" for n in names) + " |")
     out += ["", f"## LeNet-5, batch 1, {le['images']} Fashion-MNIST test images", "",
             "| model | latency (us / image) | speedup vs FP32 | accuracy (%) | bytes |", "|---|---|---|---|---|",
@@ -209,6 +268,10 @@ def main():
     ap.add_argument("--isa", default="auto", help="kernel build: auto (the widest this CPU runs), generic, avx2, avx512")
     ap.add_argument("--int-isas", default="", help="comma-separated narrower builds to time the int kernels in too "
                     "(e.g. avx2), as extra rows")
+    ap.add_argument("--groups", default=",".join(GROUPS),
+                    help="comma-separated kernel groups to time on the 4096x4096 layer: int (uniform weights), pow2 "
+                         "(power of two, 2..8 bits, the default ShiftLinear), shift (the row-packed shift and LUT "
+                         "kernels), codebook (vlut at 2, 3, 4, 8 bits and LUT), ops (direct operator calls)")
     args = ap.parse_args()
     lb.set_kernel_isa(args.isa)
     keep_allocations_warm()
@@ -217,9 +280,13 @@ def main():
     env["command"] = "OMP_WAIT_POLICY=passive .venv/bin/python benchmarks/bench_inference.py " + " ".join(sys.argv[1:])
     env["date"] = time.strftime("%Y-%m-%d %H:%M")
     int_isas = [i for i in args.int_isas.split(",") if i]
-    rows, sizes = linear_layer(args.repeat, int_isas)
+    groups = tuple(g for g in args.groups.split(",") if g)
+    bad = [g for g in groups if g not in GROUPS]
+    if bad:
+        ap.error(f"--groups takes {', '.join(GROUPS)}, got {', '.join(bad)}")
+    rows, sizes = linear_layer(args.repeat, int_isas, groups)
     le = lenet(args.images)
-    cpu_rows = single_thread_cpu(int_isas)
+    cpu_rows = single_thread_cpu(int_isas, groups)
     set_threads(args.threads)
     env["load_average_end"] = round(os.getloadavg()[0], 2)
     text = markdown(env, rows, sizes, le, cpu_rows)

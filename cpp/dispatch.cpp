@@ -110,6 +110,18 @@ template <class T>
 bool codebook_dequantize(const uint8_t* c, int64_t g, int64_t n, const T* cb, int K, T* o) {
   LOWBIT_DISPATCH(codebook_dequantize(c, g, n, cb, K, o));
 }
+template <class T>
+bool range_quantize(const T* w, int64_t g, int64_t n, const T* s, const T* o, int b, uint8_t* c,
+                    T* f, bool* m) {
+  LOWBIT_DISPATCH(range_quantize(w, g, n, s, o, b, c, f, m));
+}
+template <class T>
+bool range_dequantize(const uint8_t* c, int64_t g, int64_t n, const T* s, const T* o, int b, T* out) {
+  LOWBIT_DISPATCH(range_dequantize(c, g, n, s, o, b, out));
+}
+template <class T> bool range_params(const T* w, int64_t g, int64_t n, int b, T* s, T* o) {
+  LOWBIT_DISPATCH(range_params(w, g, n, b, s, o));
+}
 template <class T> bool qstep_maxabs(const T* w, int64_t g, int64_t n, int b, T* s) {
   LOWBIT_DISPATCH(qstep_maxabs(w, g, n, b, s));
 }
@@ -156,6 +168,14 @@ bool quantize_rows(const float* x, int64_t N, int64_t K, int act_bits, int8_t* c
 bool pack_int_rows(const uint8_t* c, int64_t O, int64_t K, int bits, uint8_t off, uint8_t* out) {
   LOWBIT_DISPATCH(pack_int_rows(c, O, K, bits, off, out));
 }
+bool pow2_gemm(const int8_t* x, int64_t N, int64_t K, const uint8_t* w, int64_t O, int bits, float xs,
+               const double* ws, const float* bias, int64_t* acc, float* out, int64_t sn, int64_t so) {
+  LOWBIT_DISPATCH(pow2_gemm(x, N, K, w, O, bits, xs, ws, bias, acc, out, sn, so));
+}
+bool vlut_gemm(const float* x, int64_t N, int64_t K, const uint8_t* w, int64_t O, int bits, const float* t,
+               int64_t nt, const float* bias, float* out, int64_t sn, int64_t so) {
+  LOWBIT_DISPATCH(vlut_gemm(x, N, K, w, O, bits, t, nt, bias, out, sn, so));
+}
 template <class T> void im2col(const T* x, const Conv2dShape& s, int64_t c0, int64_t c, T* cols) {
   LOWBIT_DISPATCH(im2col(x, s, c0, c, cols));
 }
@@ -182,7 +202,12 @@ void max_pool2d(const float* x, const Conv2dShape& s, float* out) {
   template bool qstep_meanstd<T>(const T*, int64_t, int64_t, int, T*);                         \
   template bool qstep_l2<T>(const T*, int64_t, int64_t, int, T*);                              \
   template bool affine_params<T>(const T*, int64_t, int64_t, int, T*, int32_t*);               \
-  template bool pow2_params<T>(const T*, int64_t, int64_t, T*);
+  template bool pow2_params<T>(const T*, int64_t, int64_t, T*);                                \
+  template bool range_quantize<T>(const T*, int64_t, int64_t, const T*, const T*, int, uint8_t*, \
+                                  T*, bool*);                                                  \
+  template bool range_dequantize<T>(const uint8_t*, int64_t, int64_t, const T*, const T*, int,  \
+                                    T*);                                                       \
+  template bool range_params<T>(const T*, int64_t, int64_t, int, T*, T*);
 LOWBIT_INSTANTIATE(float)
 LOWBIT_INSTANTIATE(double)
 #undef LOWBIT_INSTANTIATE

@@ -48,7 +48,11 @@ def test_shift_linear_module_matches_the_integer_reference(bits):
     # The reference: integer product of activation codes and the exact power-of-two weights.
     expected = (codes.double() @ wq.double().T * step.double()).float() + lin.bias
     torch.testing.assert_close(mod(x), expected, rtol=1e-6, atol=1e-6)
-    assert torch.equal(mod(x), R.shift_linear(x, mod.w_packed, bits, mod.w_scale, mod.bias))
+    assert mod.layout == "planes"  # the default: bit-plane rows on the pow2 kernel
+    assert torch.equal(mod(x), R.pow2_linear(x, mod.w_packed, bits, mod.w_scale, mod.bias))
+    rows = ShiftLinear(wq, qp, lin.bias, layout="rows")  # the shift kernel: the same outputs
+    assert torch.equal(rows(x), mod(x))
+    assert torch.equal(rows(x), R.shift_linear(x, rows.w_packed, bits, rows.w_scale, rows.bias))
     # and it is close to the float-activation product (8-bit activations)
     torch.testing.assert_close(mod(x), F.linear(x, wq, lin.bias), rtol=0.05, atol=0.05)
 

@@ -224,7 +224,7 @@ def test_linear_layer_property(scheme, bits, out, inp, scale, granularity, seed)
     w = model.weight.detach()
     assert torch.equal(q.weight.detach(), lb.fake_quantize(w, lb.calibrate(
         w, scheme, bits, granularity, method=SPECS[scheme].ptq_step)))
-    levels = {"asymmetric": 2 ** bits, "symmetric": 2 ** bits - 1, "pow2": 2 ** bits - 1}[scheme]
+    levels = SPECS[scheme].levels(bits)
     for row in q.weight.detach().reshape(qp.groups, -1):
         assert row.unique().numel() <= levels
     assert torch.equal(q.bias, model.bias)

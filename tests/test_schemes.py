@@ -59,6 +59,10 @@ def _ramp_and_params(name, bits):
         zp, qmax = 2 ** (bits - 1), 2 ** bits - 1
         x = (dense + 1) / 2 * (qmax + 6) - zp - 3
         return x * 0.1, (torch.tensor([0.1], dtype=torch.float64), torch.tensor([zp], dtype=torch.int32))
+    if name == "range":   # levels offset + k * scale, k = 0 .. 2^b - 1, offset off the grid of 0
+        qmax = 2 ** bits - 1
+        x = (dense + 1) / 2 * (qmax + 6) - 3
+        return x * 0.1 - 0.37, (torch.tensor([0.1], dtype=torch.float64), torch.tensor([-0.37], dtype=torch.float64))
     assert name == "pow2"  # every level is +-2^-k, k = 0 .. L-1; add 0 and values beyond
     L = 2 ** (bits - 1) - 1
     powers = torch.ldexp(torch.ones(L + 4, dtype=torch.float64), -torch.arange(L + 4) + 2)

@@ -58,6 +58,20 @@ bool affine_params(const T* w, int64_t groups, int64_t gsize, int bits, T* scale
 }
 
 template <class T>
+bool range_params(const T* w, int64_t groups, int64_t gsize, int bits, T* scale, T* offset) {
+  const auto st = group_stats(w, groups, gsize);
+  const int qmax = (1 << bits) - 1;
+  for (int64_t g = 0; g < groups; ++g) {
+    const T lo = T(st[g].minv), hi = T(st[g].maxv);
+    T s = hi / T(qmax) - lo / T(qmax);  // (hi - lo) / qmax without overflowing hi - lo
+    if (!(s > T(0))) s = hi - lo > T(0) ? hi - lo : T(1);  // subnormal span; constant group
+    scale[g] = s;
+    offset[g] = lo;
+  }
+  return !any_bad(st);
+}
+
+template <class T>
 bool pow2_params(const T* w, int64_t groups, int64_t gsize, T* max_level) {
   const auto st = group_stats(w, groups, gsize);
   for (int64_t g = 0; g < groups; ++g) {
@@ -72,7 +86,8 @@ bool pow2_params(const T* w, int64_t groups, int64_t gsize, T* max_level) {
   template bool qstep_maxabs<T>(const T*, int64_t, int64_t, int, T*);                  \
   template bool qstep_meanstd<T>(const T*, int64_t, int64_t, int, T*);                 \
   template bool affine_params<T>(const T*, int64_t, int64_t, int, T*, int32_t*);       \
-  template bool pow2_params<T>(const T*, int64_t, int64_t, T*);
+  template bool pow2_params<T>(const T*, int64_t, int64_t, T*);                        \
+  template bool range_params<T>(const T*, int64_t, int64_t, int, T*, T*);
 LOWBIT_INSTANTIATE(float)
 LOWBIT_INSTANTIATE(double)
 #undef LOWBIT_INSTANTIATE

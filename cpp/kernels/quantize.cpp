@@ -1,4 +1,4 @@
-// The four quantizers: codes, fake-quantized values and the STE saturation mask in one
+// The quantizers: codes, fake-quantized values and the STE saturation mask in one
 // pass, plus their dequantizers. Loops are written for the auto-vectorizer: no calls,
 // no early exits; a non-finite weight only raises a flag that the caller checks.
 #include <cmath>
@@ -68,6 +68,39 @@ bool affine_range(const T* w, int64_t b, int64_t e, T s, int32_t zp, int qmax, u
     const int32_t q = std::min(std::max(r, 0), qmax);
     if (codes) codes[i] = uint8_t(q);
     if (fq) fq[i] = T(q - zp) * s;
+    if (mask) mask[i] = r == q;
+  }
+  return bad != 0;
+}
+
+// ---- min/max range (paper 004's formula, a float offset) --------------------------
+// (w - o) / s, or w / s - o / s where w - o overflows (their signs then differ, so the
+// two quotients have the same sign and the difference is no NaN).
+template <class T> inline T range_ratio(T x, T s, T o) {
+  const T d = x - o;
+  return std::abs(d) <= std::numeric_limits<T>::max() ? d / s : x / s - o / s;
+}
+
+// o + q s, or 2 (o / 2 + q (s / 2)) where that overflows.
+template <class T> inline T range_value(int32_t q, T s, T o) {
+  const T v = o + T(q) * s;
+  return std::abs(v) <= std::numeric_limits<T>::max() ? v : T(2) * (o * T(0.5) + T(q) * (s * T(0.5)));
+}
+
+template <class T>
+bool range_range(const T* w, int64_t b, int64_t e, T s, T o, int qmax, uint8_t* codes, T* fq,
+                 bool* mask) {
+  const T lim = T(qmax + 1);  // rounding beyond this only lands further out of range
+  int bad = 0;
+  for (int64_t i = b; i < e; ++i) {
+    const T xw = w[i];
+    bad |= not_finite(xw);
+    const T x = std::min(std::max(range_ratio(xw, s, o), -lim), lim);
+    const int32_t mag = round_half_up_int(std::abs(x));
+    const int32_t r = x < T(0) ? -mag : mag;
+    const int32_t q = std::min(std::max(r, 0), qmax);
+    if (codes) codes[i] = uint8_t(q);
+    if (fq) fq[i] = range_value(q, s, o);
     if (mask) mask[i] = r == q;
   }
   return bad != 0;
@@ -304,6 +337,31 @@ bool affine_dequantize(const uint8_t* codes, int64_t groups, int64_t gsize, cons
 }
 
 template <class T>
+bool range_quantize(const T* w, int64_t groups, int64_t gsize, const T* scale, const T* offset,
+                    int bits, uint8_t* codes, T* fq, bool* mask) {
+  const int qmax = (1 << bits) - 1;
+  return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
+    return range_range(w, b, e, scale[g], offset[g], qmax, codes, fq, mask);
+  });
+}
+
+template <class T>
+bool range_dequantize(const uint8_t* codes, int64_t groups, int64_t gsize, const T* scale,
+                      const T* offset, int bits, T* out) {
+  const int qmax = (1 << bits) - 1;
+  return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
+    const T s = scale[g], o = offset[g];
+    int bad = 0;
+    for (int64_t i = b; i < e; ++i) {
+      const int32_t q = codes[i];
+      bad |= q > qmax;
+      out[i] = range_value(q, s, o);
+    }
+    return bad != 0;
+  });
+}
+
+template <class T>
 bool pow2_quantize(const T* w, int64_t groups, int64_t gsize, const T* max_level, int bits,
                    int8_t* codes, T* fq, bool* mask) {
   return run_ranges(groups, gsize, [&](int64_t g, int64_t b, int64_t e) {
@@ -370,7 +428,11 @@ bool codebook_dequantize(const uint8_t* codes, int64_t groups, int64_t gsize, co
   template bool pow2_dequantize<T>(const int8_t*, int64_t, int64_t, const T*, int, T*);        \
   template bool codebook_quantize<T>(const T*, int64_t, int64_t, const T*, int, uint8_t*, T*,  \
                                      bool*);                                                   \
-  template bool codebook_dequantize<T>(const uint8_t*, int64_t, int64_t, const T*, int, T*);
+  template bool codebook_dequantize<T>(const uint8_t*, int64_t, int64_t, const T*, int, T*);   \
+  template bool range_quantize<T>(const T*, int64_t, int64_t, const T*, const T*, int, uint8_t*, \
+                                  T*, bool*);                                                  \
+  template bool range_dequantize<T>(const uint8_t*, int64_t, int64_t, const T*, const T*, int,  \
+                                    T*);
 LOWBIT_INSTANTIATE(float)
 LOWBIT_INSTANTIATE(double)
 #undef LOWBIT_INSTANTIATE

@@ -24,6 +24,10 @@ namespace lowbit::ops {
 namespace {
 namespace K = lowbit::kernels;
 
+// Layers on bit-plane rows (method "planes"): ShiftLinear's default layout on the pow2
+// kernel, VLUTLinear on the vlut kernel.
+constexpr int64_t kPlanes = 3;
+
 // A Shift/Int/LUTLinear (conv = false) or Shift/Int/LUTConv2d (conv = true) layer.
 enum class Kind { shift, integer, lut };
 
@@ -88,6 +92,13 @@ void packed_product(const PackedLayer& L, int64_t g, const void* cols, int64_t N
     std::vector<int8_t> codes;
     std::vector<float> steps;
     int_product(L, g, static_cast<const float*>(cols), N, Kg, out, channel_major, codes, steps);
+  } else if (L.method == kPlanes && L.shift) {
+    K::pow2_gemm(static_cast<const int8_t*>(cols), N, Kg, w, Og, int(L.bits), step, L.scale.data_ptr<double>() + g * Og,
+                 bias, nullptr, out, sn, so);
+  } else if (L.method == kPlanes) {
+    const int64_t tables = L.scale.size(0) / L.groups, T = L.scale.size(1);
+    K::vlut_gemm(static_cast<const float*>(cols), N, Kg, w, Og, int(L.bits), L.scale.data_ptr<float>() + g * tables * T,
+                 tables, bias, out, sn, so);
   } else if (L.shift) {
     K::shift_gemm(static_cast<const int8_t*>(cols), N, Kg, w, Og, int(L.bits), step,
                   L.scale.data_ptr<double>() + g * Og, bias, int(L.method), nullptr, out, sn, so);
@@ -257,14 +268,21 @@ class ChainPlan : public torch::CustomClassHolder {
                   int64_t bits, int64_t in, std::vector<int64_t> conv, int64_t act_bits,
                   c10::optional<double> x_scale, std::string method) {
     check_bits(bits, 1, 8, "packed weights");
-    PackedLayer L = packed_layer(packed, scale, bias, bits, in, conv,
-                                 [bits](int64_t k) { return packed_row_bytes(k, int(bits)); });
+    const bool planes = method == "planes";  // bit-plane rows: the pow2 or vlut kernel
+    if (planes) check_bits(bits, 2, 8, "bit-plane weights");
+    PackedLayer L = packed_layer(packed, scale, bias, bits, in, conv, [bits, planes](int64_t k) {
+      return planes ? int_row_bytes(k, int(bits)) : packed_row_bytes(k, int(bits));
+    });
+    if (planes)
+      TORCH_CHECK_VALUE(L.conv ? in / L.groups * L.kh * L.kw <= K::kIntMaxK : in <= K::kIntMaxK,
+                        "bit-plane kernels take at most ", K::kIntMaxK, " input features per product");
     L.shift = shift;
     L.kind = shift ? Kind::shift : Kind::lut;
+    if (planes) L.method = kPlanes;
     if (shift) {
       check_bits(bits, 2, 8, "power-of-two weights");
       check_bits(act_bits, 2, 8, "activations");
-      L.method = shift_method_id(method, bits);
+      if (!planes) L.method = shift_method_id(method, bits);
       TORCH_CHECK_TYPE(scale.scalar_type() == at::kDouble && scale.numel() == L.O, "w_scale must be float64 [", L.O, "]");
       TORCH_CHECK_VALUE(!x_scale || (*x_scale > 0 && std::isfinite(*x_scale)), "x_scale must be positive and finite");
     } else {
@@ -277,7 +295,8 @@ class ChainPlan : public torch::CustomClassHolder {
     L.act_bits = act_bits;
     L.x_scale = x_scale;
     const bool is_conv = L.conv;
-    add(std::string(shift ? "shift" : "lut") + (is_conv ? "_conv2d" : "_linear"),
+    // the step names the kernel as lowbit.schemes does: shift (either layout), vlut or lut
+    add(std::string(shift ? "shift" : planes ? "vlut" : "lut") + (is_conv ? "_conv2d" : "_linear"),
         [L = std::move(L), is_conv](const at::Tensor& x, bool) { return is_conv ? run_conv(L, x) : run_linear(L, x); });
   }
 

@@ -226,6 +226,60 @@ at::Tensor int_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_
   return out.reshape(out_shape(x_in, O));
 }
 
+// Power-of-two codes on bit-plane rows: exact sums x_codes @ W^T (W as shift_matmul_int).
+at::Tensor pow2_matmul_int_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_t bits) {
+  check_bits(bits, 2, 8, "power-of-two weights");
+  TORCH_CHECK_TYPE(x_in.scalar_type() == at::kChar, "x codes must be int8, got ", x_in.scalar_type());
+  TORCH_CHECK_VALUE(x_in.dim() >= 1 && x_in.numel() > 0, "x codes must be non-empty, got shape ", x_in.sizes());
+  const at::Tensor x = x_in.reshape({-1, x_in.size(-1)}).contiguous(), w = w_in.contiguous();
+  check_int_packed(w, x.size(1), bits);
+  const int64_t O = w.size(0);
+  at::Tensor acc = at::empty({x.size(0), O}, x.options().dtype(at::kLong));
+  K::pow2_gemm(x.data_ptr<int8_t>(), x.size(0), x.size(1), w.data_ptr<uint8_t>(), O, int(bits), 1.0f, nullptr,
+               nullptr, acc.data_ptr<int64_t>(), nullptr, O, 1);
+  return acc.reshape(out_shape(x_in, O));
+}
+
+// As shift_linear (one activation step for the whole input), weights on bit-plane rows.
+at::Tensor pow2_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_t bits, const at::Tensor& w_scale_in,
+                           const c10::optional<at::Tensor>& bias_in, int64_t act_bits, c10::optional<double> x_scale) {
+  check_bits(bits, 2, 8, "power-of-two weights");
+  const at::Tensor w = w_in.contiguous(), w_scale = w_scale_in.contiguous();
+  auto [codes, step] = quantize_activations_cpu(x_in, act_bits, x_scale);
+  const at::Tensor xq = codes.reshape({-1, x_in.size(-1)});
+  check_int_packed(w, xq.size(1), bits);
+  const int64_t O = w.size(0);
+  check_w_scale(w_scale, O);
+  check_bias(bias_in, O);
+  const at::Tensor bias = bias_in ? bias_in->contiguous() : at::Tensor();
+  at::Tensor out = at::empty({xq.size(0), O}, x_in.options());
+  K::pow2_gemm(xq.data_ptr<int8_t>(), xq.size(0), xq.size(1), w.data_ptr<uint8_t>(), O, int(bits), step.item<float>(),
+               w_scale.data_ptr<double>(), bias.defined() ? bias.data_ptr<float>() : nullptr, nullptr,
+               out.data_ptr<float>(), O, 1);
+  return out.reshape(out_shape(x_in, O));
+}
+
+// Codebook codes on bit-plane rows with float activations (in-register table look-ups).
+at::Tensor vlut_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_t bits, const at::Tensor& tables_in,
+                           const c10::optional<at::Tensor>& bias_in) {
+  check_bits(bits, 2, 8, "codebook weights (vlut)");
+  const at::Tensor x = as_matrix(x_in, "x"), w = w_in.contiguous(), tables = tables_in.contiguous();
+  check_int_packed(w, x.size(1), bits);
+  const int64_t O = w.size(0);
+  TORCH_CHECK_TYPE(tables.scalar_type() == at::kFloat, "tables must be float32, got ", tables.scalar_type());
+  TORCH_CHECK_VALUE(tables.dim() == 2 && tables.size(1) == (int64_t(1) << bits) && tables.size(0) >= 1 &&
+                        O % tables.size(0) == 0,
+                    "tables must be [groups, 2^bits = ", int64_t(1) << bits, "] with groups dividing ", O,
+                    ", got shape ", tables.sizes());
+  check_bias(bias_in, O);
+  const at::Tensor bias = bias_in ? bias_in->contiguous() : at::Tensor();
+  at::Tensor out = at::empty({x.size(0), O}, x.options());
+  K::vlut_gemm(x.data_ptr<float>(), x.size(0), x.size(1), w.data_ptr<uint8_t>(), O, int(bits),
+               tables.data_ptr<float>(), tables.size(0), bias.defined() ? bias.data_ptr<float>() : nullptr,
+               out.data_ptr<float>(), O, 1);
+  return out.reshape(out_shape(x_in, O));
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(lowbit, CPU, m) {
@@ -237,6 +291,9 @@ TORCH_LIBRARY_IMPL(lowbit, CPU, m) {
   m.impl("pack_int_rows", pack_int_rows_cpu);
   m.impl("int_matmul_int", int_matmul_int_cpu);
   m.impl("int_linear", int_linear_cpu);
+  m.impl("pow2_matmul_int", pow2_matmul_int_cpu);
+  m.impl("pow2_linear", pow2_linear_cpu);
+  m.impl("vlut_linear", vlut_linear_cpu);
 }
 
 }  // namespace lowbit::ops

@@ -92,21 +92,37 @@ Checked check_params(const at::Tensor& like, at::ScalarType dtype, const std::st
         check_values<scalar_t>(c.p0, p0name, "positive and finite");
     });
   }
-  if (t.has_zero_point()) {  // int32 [G], a valid unsigned code
+  if (t.has_zero_point()) {  // [G]: an int32 code (zero point) or a finite float (offset)
     TORCH_CHECK_VALUE(p1.has_value() && p1->defined(), "the ", t.name, " scheme needs ", t.p1,
                       " (p1)");
-    TORCH_CHECK_TYPE(p1->scalar_type() == at::kInt, t.p1, " must be int32, got ",
-                     p1->scalar_type());
+    if (t.p1_is_code()) {
+      TORCH_CHECK_TYPE(p1->scalar_type() == at::kInt, t.p1, " must be int32, got ",
+                       p1->scalar_type());
+    } else {
+      TORCH_CHECK_TYPE(p1->scalar_type() == dtype, t.p1, " must have the dtype of ", t.p0, " (",
+                       dtype, "), got ", p1->scalar_type());
+    }
+    TORCH_CHECK_VALUE(p1->device() == like.device(), t.p1, " is on ", p1->device(),
+                      " but the input is on ", like.device());
     TORCH_CHECK_VALUE(p1->dim() == 1 && p1->numel() == c.groups, t.p1, " must have shape [",
                       c.groups, "], got ", p1->sizes());
     c.p1 = p1->contiguous();
-    const int32_t* z = c.p1.data_ptr<int32_t>();
-    for (int64_t g = 0; g < c.groups; ++g)
-      TORCH_CHECK_VALUE(z[g] >= 0 && z[g] < (1 << bits), t.p1, " must be in [0, ",
-                        (1 << bits) - 1, "], got ", z[g]);
+    if (t.p1_is_code()) {
+      const int32_t* z = c.p1.data_ptr<int32_t>();
+      for (int64_t g = 0; g < c.groups; ++g)
+        TORCH_CHECK_VALUE(z[g] >= 0 && z[g] < (1 << bits), t.p1, " must be in [0, ",
+                          (1 << bits) - 1, "], got ", z[g]);
+    } else {
+      AT_DISPATCH_FLOATING_TYPES(dtype, "check_p1", [&] {
+        const scalar_t* v = c.p1.data_ptr<scalar_t>();
+        for (int64_t g = 0; g < c.groups; ++g)
+          TORCH_CHECK_VALUE(std::isfinite(v[g]), t.p1, " must be finite, got ", v[g],
+                            " at index ", g);
+      });
+    }
   } else {
     TORCH_CHECK_VALUE(!p1.has_value() || !p1->defined(),
-                      "p1 is only used by schemes with a zero point (",
+                      "p1 is only used by schemes with a second parameter, a zero point or an offset (",
                       scheme_names([](const SchemeTraits& s) { return s.has_zero_point(); }), ")");
   }
   c.bits = int(bits);
@@ -148,6 +164,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_quantize(
       case Scheme::codebook:
         ok = K::codebook_quantize<T>(x, c.groups, c.gsize, c.p0.data_ptr<T>(), int(c.K),
                                      want_codes ? codes.data_ptr<uint8_t>() : nullptr, f, m);
+        break;
+      case Scheme::range:
+        ok = K::range_quantize<T>(x, c.groups, c.gsize, c.p0.data_ptr<T>(), c.p1.data_ptr<T>(),
+                                  c.bits, want_codes ? codes.data_ptr<uint8_t>() : nullptr, f, m);
         break;
     }
   });
@@ -210,6 +230,10 @@ at::Tensor dequantize_cpu(const at::Tensor& codes_in, c10::string_view scheme_sv
         ok = K::codebook_dequantize<T>(codes.data_ptr<uint8_t>(), c.groups, c.gsize,
                                        c.p0.data_ptr<T>(), int(c.K), o);
         break;
+      case Scheme::range:
+        ok = K::range_dequantize<T>(codes.data_ptr<uint8_t>(), c.groups, c.gsize,
+                                    c.p0.data_ptr<T>(), c.p1.data_ptr<T>(), c.bits, o);
+        break;
     }
   });
   TORCH_CHECK_VALUE(ok, "codes hold a value outside the range of ", bits, "-bit '",
@@ -217,10 +241,11 @@ at::Tensor dequantize_cpu(const at::Tensor& codes_in, c10::string_view scheme_sv
   return out;
 }
 
-// The kernel of each step rule, one signature for all (p1: the zero point, if any). Which
+// The kernel of each step rule, one signature for all: p1 is the second parameter if the
+// scheme has one (int32_t* for a zero point, T* for an offset: SchemeTraits::p1_rule). Which
 // rules a scheme accepts is the scheme record's fact; this only maps them to kernels.
 template <class T>
-using RuleKernel = bool (*)(const T* w, int64_t groups, int64_t gsize, int bits, T* p0, int32_t* p1);
+using RuleKernel = bool (*)(const T* w, int64_t groups, int64_t gsize, int bits, T* p0, void* p1);
 
 template <class T> RuleKernel<T> rule_kernel(Scheme s, std::string_view rule) {
   static const struct {
@@ -229,15 +254,21 @@ template <class T> RuleKernel<T> rule_kernel(Scheme s, std::string_view rule) {
     RuleKernel<T> fn;
   } table[] = {
       {Scheme::symmetric, "l2",
-       [](const T* w, int64_t g, int64_t n, int b, T* p, int32_t*) { return K::qstep_l2<T>(w, g, n, b, p); }},
+       [](const T* w, int64_t g, int64_t n, int b, T* p, void*) { return K::qstep_l2<T>(w, g, n, b, p); }},
       {Scheme::symmetric, "maxabs",
-       [](const T* w, int64_t g, int64_t n, int b, T* p, int32_t*) { return K::qstep_maxabs<T>(w, g, n, b, p); }},
+       [](const T* w, int64_t g, int64_t n, int b, T* p, void*) { return K::qstep_maxabs<T>(w, g, n, b, p); }},
       {Scheme::symmetric, "meanstd",
-       [](const T* w, int64_t g, int64_t n, int b, T* p, int32_t*) { return K::qstep_meanstd<T>(w, g, n, b, p); }},
+       [](const T* w, int64_t g, int64_t n, int b, T* p, void*) { return K::qstep_meanstd<T>(w, g, n, b, p); }},
       {Scheme::asymmetric, "minmax",
-       [](const T* w, int64_t g, int64_t n, int b, T* p, int32_t* z) { return K::affine_params<T>(w, g, n, b, p, z); }},
+       [](const T* w, int64_t g, int64_t n, int b, T* p, void* z) {
+         return K::affine_params<T>(w, g, n, b, p, static_cast<int32_t*>(z));
+       }},
       {Scheme::pow2, "maxabs",
-       [](const T* w, int64_t g, int64_t n, int, T* p, int32_t*) { return K::pow2_params<T>(w, g, n, p); }},
+       [](const T* w, int64_t g, int64_t n, int, T* p, void*) { return K::pow2_params<T>(w, g, n, p); }},
+      {Scheme::range, "minmax",
+       [](const T* w, int64_t g, int64_t n, int b, T* p, void* o) {
+         return K::range_params<T>(w, g, n, b, p, static_cast<T*>(o));
+       }},
   };
   for (const auto& e : table)
     if (e.s == s && e.rule == rule) return e.fn;
@@ -274,9 +305,11 @@ std::vector<at::Tensor> qparams_cpu(const at::Tensor& w_in, c10::string_view sch
     const RuleKernel<T> fn = rule_kernel<T>(t.id, method);
     TORCH_INTERNAL_ASSERT(fn != nullptr, "no kernel for step rule '", method, "' of ", t.name);
     at::Tensor p0 = at::empty({groups}, opts);
-    at::Tensor p1 = t.has_zero_point() ? at::empty({groups}, opts.dtype(at::kInt)) : at::Tensor();
+    at::Tensor p1 = !t.has_zero_point() ? at::Tensor()
+                    : t.p1_is_code()    ? at::empty({groups}, opts.dtype(at::kInt))
+                                        : at::empty({groups}, opts);
     ok = fn(w.data_ptr<T>(), groups, gsize, int(bits), p0.data_ptr<T>(),
-            p1.defined() ? p1.data_ptr<int32_t>() : nullptr);
+            p1.defined() ? p1.data_ptr() : nullptr);
     out = p1.defined() ? std::vector<at::Tensor>{p0, p1} : std::vector<at::Tensor>{p0};
   });
   TORCH_CHECK_VALUE(ok, "w contains NaN or Inf; quantizers need finite weights");

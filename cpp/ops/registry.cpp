@@ -42,6 +42,12 @@ constexpr OpDef kOps[] = {
     {"int_matmul_int(Tensor x_codes, Tensor w_packed, int bits, Tensor zero_point) -> Tensor", false},
     {"int_linear(Tensor x, Tensor w_packed, int bits, Tensor w_scale, Tensor zero_point, Tensor? bias,"
      " int act_bits=8) -> Tensor", false},
+    // Power-of-two codes on bit-plane rows (the int kernels' layout), int8 activations with
+    // one step per call as shift_linear; codebook codes on bit-plane rows, float activations.
+    {"pow2_matmul_int(Tensor x_codes, Tensor w_packed, int bits) -> Tensor", false},
+    {"pow2_linear(Tensor x, Tensor w_packed, int bits, Tensor w_scale, Tensor? bias,"
+     " int act_bits=8, float? x_scale=None) -> Tensor", false},
+    {"vlut_linear(Tensor x, Tensor w_packed, int bits, Tensor tables, Tensor? bias) -> Tensor", false},
 };
 
 }  // namespace

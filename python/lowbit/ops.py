@@ -142,3 +142,24 @@ def int_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, w_scale: torc
     (max|row| / (2^(act_bits-1) - 1)), multiplied in integers by uniform weights, rescaled
     by step[n] * w_scale[o] (float64 [O]) and offset by bias."""
     return _ops.int_linear(x, w_packed, bits, w_scale, zero_point, bias, act_bits)
+
+
+def pow2_matmul_int(x_codes: torch.Tensor, w_packed: torch.Tensor, bits: int) -> torch.Tensor:
+    """shift_matmul_int with the power-of-two codes on bit-plane rows (pack_int_rows of the
+    int8 codes, 2..8 bits): the same exact int64 sums, on the integer kernels' SIMD path."""
+    return _ops.pow2_matmul_int(x_codes, w_packed, bits)
+
+
+def pow2_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, w_scale: torch.Tensor,
+                bias: Optional[torch.Tensor] = None, act_bits: int = 8,
+                x_scale: Optional[float] = None) -> torch.Tensor:
+    """shift_linear (one activation step for the whole input, the same outputs) with the
+    weights on bit-plane rows."""
+    return _ops.pow2_linear(x, w_packed, bits, w_scale, bias, act_bits, x_scale)
+
+
+def vlut_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, tables: torch.Tensor,
+                bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """lut_linear with the codes on bit-plane rows (2..8 bits) and in-register table look-ups:
+    x @ W.T + bias, float activations."""
+    return _ops.vlut_linear(x, w_packed, bits, tables, bias)

@@ -74,8 +74,9 @@ def ptq(model: nn.Module, scheme: str, bits: int, granularity: str = "channel", 
 
     scheme: 'asymmetric' (min/max with zero point, 2^b levels), 'symmetric' (2^b - 1
         levels, step max|w| / (2^(b-1) - 1) by default: step='l2' or 'meanstd' to
-        change it), 'pow2' (sign + exponents) or 'codebook' (codebook= sorted values, or
-        a function (weight, bits) -> values [K] or [groups, K] for per-layer codebooks).
+        change it), 'pow2' (sign + exponents), 'range' (paper 004's min-max formula, a
+        float offset) or 'codebook' (codebook= sorted values, or a function
+        (weight, bits) -> values [K] or [groups, K] for per-layer codebooks).
         `lowbit.schemes` lists each scheme's facts and default rules.
     bits: 2..8 (1..8 for a codebook). granularity: 'channel' (default), 'tensor' or
         'group' (with groups=, or groups=None for each layer's natural blocks: LSTM gates,

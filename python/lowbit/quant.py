@@ -14,8 +14,9 @@ GRANULARITIES = ("tensor", "channel", "group")
 class QParams:
     """A scheme, its bit width and its per-group parameters.
 
-    p0 is the step (symmetric), the scale (asymmetric), the largest level (pow2) or the
-    sorted values [G, K] (codebook); p1 is the int32 zero point (asymmetric only).
+    p0 is the step (symmetric), the scale (asymmetric, range), the largest level (pow2) or
+    the sorted values [G, K] (codebook); p1 is the int32 zero point (asymmetric) or the
+    float offset, the value of code 0 (range). `lowbit.schemes` has every scheme's facts.
     Groups split a weight along dim 0: 1 group = per tensor, w.size(0) = per channel.
     """
     scheme: str
@@ -93,7 +94,7 @@ def qstep(w: torch.Tensor, bits: int, granularity: str = "tensor", groups: Optio
 
 
 def quantize(w: torch.Tensor, qp: QParams) -> torch.Tensor:
-    """Integer codes: int8 for symmetric / pow2, uint8 for asymmetric / codebook."""
+    """Integer codes: int8 for symmetric / pow2, uint8 for asymmetric / codebook / range."""
     return ops.quantize(w, qp.scheme, qp.bits, qp.p0, qp.p1)
 
 

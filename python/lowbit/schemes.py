@@ -26,7 +26,8 @@ class Param:
     meaning: str
     dtype: str          # 'weight' (the weight's float dtype) or 'int32'
     shape: str          # '[G]' or '[G, K]'
-    rule: str           # 'positive', 'power_of_two', 'increasing' (sorted values) or 'code' (a valid code)
+    rule: str           # 'positive', 'power_of_two', 'increasing' (sorted values), 'code' (a valid code)
+                        # or 'finite' (any finite value)
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,9 @@ class SchemeSpec:
         `step_note` says why they differ where they do.
     kernels: the packed inference kernels that can run these codes, preferred first
         (lb.inference.convert's mode='auto' takes the first): 'int' (int8 activations
-        per row, integer sums), 'shift' (integer activations, shifts and adds) or 'lut'
-        (float activations, tables).
+        per row, integer sums), 'shift' (integer activations, power-of-two products),
+        'vlut' (float activations, bit-plane codes, in-register tables) or 'lut' (float
+        activations, tables).
     quantize_ref / dequantize_ref: the reference math (lowbit.reference.grids) on
         grouped inputs; the native kernels must reproduce it.
     """
@@ -75,6 +77,8 @@ class SchemeSpec:
 
     @property
     def has_zero_point(self) -> bool:
+        """True when the scheme has a p1: an int32 zero point (asymmetric) or a float offset
+        (range); params[1].dtype says which."""
         return len(self.params) > 1
 
     @property
@@ -103,12 +107,19 @@ _SYMMETRIC_NOTE = ("retraining uses paper 002's L2-optimal step (QStep); data-fr
                    "paper 004's max-abs rule round(w (2^(b-1) - 1) / max|w|), which keeps the "
                    "largest weight on the grid")
 
+_RANGE_NOTE = ("one rule: paper 004's uniform-ASYMM formula, code = round((w - min)(2^b - 1) / (max - min)), "
+               "value = min + code (max - min) / (2^b - 1), on the range as it is (not widened to contain 0). "
+               "It is its own scheme, not a step rule of 'asymmetric', because its offset min is a float: "
+               "asymmetric's int32 zero point (value = (code - z) scale) can hold it only by rounding it "
+               "and widening the range to 0. 0 is then usually not a level, so the integer kernels "
+               "(which need an integer zero field) do not serve it; the table kernels do")
+
 SCHEMES: Dict[str, SchemeSpec] = {s.name: s for s in (
     SchemeSpec(
         name="symmetric", label="symmetric", signed=True, min_bits=2,
         params=(Param("step", "the distance D between levels: value = code * D", "weight", "[G]", "positive"),),
         levels=lambda b: 2 ** b - 1, step_rules=("l2", "maxabs", "meanstd"),
-        retrain_step="l2", ptq_step="maxabs", step_note=_SYMMETRIC_NOTE, kernels=("int", "lut"),
+        retrain_step="l2", ptq_step="maxabs", step_note=_SYMMETRIC_NOTE, kernels=("int", "vlut", "lut"),
         quantize_ref=grids.symmetric_quantize, dequantize_ref=grids.symmetric_dequantize),
     SchemeSpec(
         name="asymmetric", label="asymmetric", signed=False, min_bits=2,
@@ -116,7 +127,7 @@ SCHEMES: Dict[str, SchemeSpec] = {s.name: s for s in (
                       "weight", "[G]", "positive"),
                 Param("zero_point", "the code that stands for 0", "int32", "[G]", "code")),
         levels=lambda b: 2 ** b, step_rules=("minmax",), retrain_step="minmax", ptq_step="minmax",
-        step_note="one rule: the min/max range widened to contain 0", kernels=("int", "lut"),
+        step_note="one rule: the min/max range widened to contain 0", kernels=("int", "vlut", "lut"),
         quantize_ref=grids.asymmetric_quantize, dequantize_ref=grids.asymmetric_dequantize),
     SchemeSpec(
         name="pow2", label="power of two", signed=True, min_bits=2,
@@ -124,15 +135,27 @@ SCHEMES: Dict[str, SchemeSpec] = {s.name: s for s in (
                       "sign(c) max_level 2^(|c| - (2^(b-1) - 1)), code 0 for 0", "weight", "[G]",
                       "power_of_two"),),
         levels=lambda b: 2 ** b - 1, step_rules=("maxabs",), retrain_step="maxabs", ptq_step="maxabs",
-        step_note="one rule: the largest level is 2^round(log2 max|w|)", kernels=("shift", "lut"),
+        step_note="one rule: the largest level is 2^round(log2 max|w|)", kernels=("shift", "vlut", "lut"),
         quantize_ref=grids.pow2_quantize, dequantize_ref=grids.pow2_dequantize),
     SchemeSpec(
         name="codebook", label="codebook", signed=False, min_bits=1,
         params=(Param("codebook", "the sorted representative values; code c stands for value c",
                       "weight", "[G, K]", "increasing"),),
         levels=lambda b: 2 ** b, step_rules=(), retrain_step=None, ptq_step=None,
-        step_note="no rule: the values are given (VBQ, Lloyd-Max or your own)", kernels=("lut",),
+        # Kernels fastest first (convert(mode="auto") takes the first): 'vlut' (bit-plane
+        # codes, in-register tables, 2..8 bits) before 'lut' (any width, float buffers).
+        # Every scheme lists 'vlut' and 'lut': the float-activation kernels, which read the
+        # values from lookup_tables and so serve any scheme.
+        step_note="no rule: the values are given (VBQ, Lloyd-Max or your own)", kernels=("vlut", "lut"),
         quantize_ref=grids.codebook_quantize, dequantize_ref=grids.codebook_dequantize),
+    SchemeSpec(
+        name="range", label="min-max range", signed=False, min_bits=2,
+        params=(Param("scale", "the distance between levels: value = offset + code * scale",
+                      "weight", "[G]", "positive"),
+                Param("offset", "the value of code 0 (the group's minimum)", "weight", "[G]", "finite")),
+        levels=lambda b: 2 ** b, step_rules=("minmax",), retrain_step="minmax", ptq_step="minmax",
+        step_note=_RANGE_NOTE, kernels=("vlut", "lut"),
+        quantize_ref=grids.range_quantize, dequantize_ref=grids.range_dequantize),
 )}
 NAMES: Tuple[str, ...] = tuple(SCHEMES)
 CALIBRATED: Tuple[str, ...] = tuple(n for n, s in SCHEMES.items() if s.calibrated)

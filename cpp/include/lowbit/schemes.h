@@ -9,14 +9,19 @@
 namespace lowbit {
 
 // Indexes kSchemes: the kernel calls switch on it, the facts live in the records.
-enum class Scheme { symmetric, asymmetric, pow2, codebook };
+enum class Scheme { symmetric, asymmetric, pow2, codebook, range };
 
-// What p0 must hold: positive [G], a power of two [G], or sorted values [G, K].
-enum class ParamRule { positive, power_of_two, increasing };
+// What a parameter must hold. p0: positive [G], a power of two [G], or sorted values
+// [G, K]. p1: a valid code (int32 [G], the zero point) or any finite value of the
+// weight's dtype ([G], the range scheme's offset).
+enum class ParamRule { positive, power_of_two, increasing, code, finite };
 
 constexpr const char* rule_name(ParamRule r) {
-  return r == ParamRule::positive ? "positive" : r == ParamRule::power_of_two ? "power_of_two"
-                                                                                : "increasing";
+  return r == ParamRule::positive       ? "positive"
+         : r == ParamRule::power_of_two ? "power_of_two"
+         : r == ParamRule::increasing   ? "increasing"
+         : r == ParamRule::code         ? "code"
+                                        : "finite";
 }
 
 struct SchemeTraits {
@@ -26,10 +31,14 @@ struct SchemeTraits {
   int min_bits, max_bits;
   const char* p0;  // the name of p0
   ParamRule p0_rule;
-  const char* p1;  // the zero point's name (int32 [G], a valid code), nullptr if none
+  const char* p1;  // the name of p1 (a second [G] parameter), nullptr if none
+  ParamRule p1_rule;  // code: int32 zero point; finite: a float of the weight's dtype
   std::array<std::string_view, 3> step_rules;  // qparams' methods; empty entries unused
 
+  // True when the scheme has a p1 (Python's SchemeSpec.has_zero_point, the same fact).
   constexpr bool has_zero_point() const { return p1 != nullptr; }
+  // p1 is an int32 code (the zero point); else it has the weight's float dtype.
+  constexpr bool p1_is_code() const { return p1 != nullptr && p1_rule == ParamRule::code; }
   constexpr int n_step_rules() const {
     int n = 0;
     for (auto r : step_rules) n += !r.empty();
@@ -42,13 +51,18 @@ struct SchemeTraits {
   }
 };
 
-inline constexpr std::array<SchemeTraits, 4> kSchemes{{
+inline constexpr std::array<SchemeTraits, 5> kSchemes{{
     {Scheme::symmetric, "symmetric", true, 2, 8, "step", ParamRule::positive, nullptr,
-     {"l2", "maxabs", "meanstd"}},
+     ParamRule::code, {"l2", "maxabs", "meanstd"}},
     {Scheme::asymmetric, "asymmetric", false, 2, 8, "scale", ParamRule::positive, "zero_point",
-     {"minmax"}},
-    {Scheme::pow2, "pow2", true, 2, 8, "max_level", ParamRule::power_of_two, nullptr, {"maxabs"}},
-    {Scheme::codebook, "codebook", false, 1, 8, "codebook", ParamRule::increasing, nullptr, {}},
+     ParamRule::code, {"minmax"}},
+    {Scheme::pow2, "pow2", true, 2, 8, "max_level", ParamRule::power_of_two, nullptr,
+     ParamRule::code, {"maxabs"}},
+    {Scheme::codebook, "codebook", false, 1, 8, "codebook", ParamRule::increasing, nullptr,
+     ParamRule::code, {}},
+    // Paper 004's min/max formula: value = offset + code * scale, offset a float.
+    {Scheme::range, "range", false, 2, 8, "scale", ParamRule::positive, "offset",
+     ParamRule::finite, {"minmax"}},
 }};
 
 constexpr bool ids_match_order() {

@@ -1,7 +1,8 @@
 """lowbit study: the main job."""
 import shlex
 
-from ..study import DEFAULT_MODELS, PTQ_SCHEMES, SCHEDULES, SKIPPABLE, StudySettings, run_study, study_models
+from ..study import (DEFAULT_MODELS, DEFAULT_PTQ_SCHEMES, PTQ_SCHEMES, SCHEDULES, SKIPPABLE, StudySettings,
+                     run_study, study_models)
 from ._common import DATA_HELP, MODEL_HELP, bits_list, names, positive
 
 NAME = "study"
@@ -47,7 +48,8 @@ def add_arguments(p):
                           "lowbit and any 'module:function' model or data")
     g = p.add_argument_group("what to try (defaults: the --quick or full preset)")
     g.add_argument("--ptq-bits", type=bits_list, help="PTQ bit widths, e.g. 8-2 (default 8-2)")
-    g.add_argument("--ptq-schemes", type=names(PTQ_SCHEMES), help=f"from {','.join(PTQ_SCHEMES)}")
+    g.add_argument("--ptq-schemes", type=names(PTQ_SCHEMES),
+                   help=f"from {','.join(PTQ_SCHEMES)} (default {','.join(DEFAULT_PTQ_SCHEMES)})")
     g.add_argument("--retrain-bits", type=bits_list, help="retraining bit widths (full 4,3,2; quick 4,2)")
     g.add_argument("--retrain-scheme", choices=PTQ_SCHEMES, help="quantizer for retraining (symmetric, L2 step)")
     g.add_argument("--schedules", type=names(SCHEDULES), help=f"from {','.join(SCHEDULES)}")

@@ -8,7 +8,8 @@ from .fuse import FusedModel, fuse, fuse_or_keep
 from .int_modules import IntConv1d, IntConv2d, IntLinear
 from .modules import (LUTConv1d, LUTConv2d, LUTLinear, ShiftConv1d, ShiftConv2d, ShiftLinear,
                       lookup_tables)
+from .modules import VLUTConv1d, VLUTConv2d, VLUTLinear
 
 __all__ = ["convert", "fuse", "fuse_or_keep", "FusedModel", "model_size", "MODES", "ShiftLinear", "ShiftConv2d",
            "ShiftConv1d", "IntLinear", "IntConv2d", "IntConv1d", "LUTLinear", "LUTConv2d", "LUTConv1d", "PackedEmbedding", "PackedEmbeddingBag",
-           "PackedMultiheadAttention", "lookup_tables"]
+           "PackedMultiheadAttention", "lookup_tables", "VLUTLinear", "VLUTConv2d", "VLUTConv1d"]

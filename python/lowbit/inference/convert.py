@@ -15,12 +15,14 @@ from .. import schemes
 from ..layers import LayerKind, layers_of, owner_and_param, present_slots, unsupported_parameters
 from ..qrecord import QPARAMS_ATTR
 from ..quant import QParams, fake_quantize
+from ..reference.int_inference import MAX_K
 from .attention import PackedMultiheadAttention
 from .embedding import PackedEmbedding, PackedEmbeddingBag
 from .int_modules import IntConv1d, IntConv2d, IntLinear
-from .modules import LUTConv1d, LUTConv2d, LUTLinear, ShiftConv1d, ShiftConv2d, ShiftLinear
+from .modules import (LUTConv1d, LUTConv2d, LUTLinear, ShiftConv1d, ShiftConv2d, ShiftLinear, VLUTConv1d,
+                      VLUTConv2d, VLUTLinear)
 
-MODES = ("auto", "int", "shift", "lut")
+MODES = ("auto", "int", "shift", "vlut", "lut")
 
 
 class LeftFloatWarning(UserWarning):
@@ -46,8 +48,16 @@ def _linear_maker(mode: str, opts: Dict, where: str) -> Callable:
             return ShiftLinear(weight, qp, bias, opts["act_bits"], opts["x_scale"], opts["method"])
         if kernel == "int":
             return IntLinear(weight, qp, bias, opts["act_bits"])
+        if kernel == "vlut" and _vlut_fits(qp, weight.shape[1]):
+            return VLUTLinear(weight, qp, bias)
         return LUTLinear(weight, qp, bias)
     return make
+
+
+def _vlut_fits(qp: QParams, features: int) -> bool:
+    """The vlut kernel takes 2..8-bit codes and at most MAX_K features; else the lut kernel
+    (the same float-activation arithmetic) runs them."""
+    return 2 <= qp.bits <= 8 and features <= MAX_K
 
 
 # Builders: (layer, {slot path: QParams}, mode, kernel options, name) -> (packed module or
@@ -56,8 +66,8 @@ def _build_linear(m, qps, mode, opts, name):
     return _linear_maker(mode, opts, name)(m.weight, qps["weight"], m.bias), None
 
 
-_CONV = {nn.Conv1d: {"shift": ShiftConv1d, "int": IntConv1d, "lut": LUTConv1d},
-         nn.Conv2d: {"shift": ShiftConv2d, "int": IntConv2d, "lut": LUTConv2d}}
+_CONV = {nn.Conv1d: {"shift": ShiftConv1d, "int": IntConv1d, "vlut": VLUTConv1d, "lut": LUTConv1d},
+         nn.Conv2d: {"shift": ShiftConv2d, "int": IntConv2d, "vlut": VLUTConv2d, "lut": LUTConv2d}}
 
 
 def _build_conv(m, qps, mode, opts, name):
@@ -70,6 +80,8 @@ def _build_conv(m, qps, mode, opts, name):
         return classes[kernel](m, qp, opts["act_bits"], opts["x_scale"], opts["method"]), None
     if kernel == "int":
         return classes[kernel](m, qp, opts["act_bits"]), None
+    if kernel == "vlut" and not _vlut_fits(qp, m.weight[0].numel()):
+        kernel = "lut"
     return classes[kernel](m, qp), None
 
 
@@ -140,7 +152,8 @@ def convert(model: nn.Module, mode: str = "auto", act_bits: int = 8, x_scale: Op
     ShiftLinear / ShiftConv1d/2d (integer activations, `act_bits`, one step per call, or
     `x_scale`), symmetric and asymmetric layers IntLinear / IntConv1d/2d (each activation row
     rounded to `act_bits` integers with its own step, integer sums), codebook layers
-    LUTLinear / LUTConv1d/2d; 'int' and 'shift' require the schemes those kernels serve;
+    VLUTLinear / VLUTConv1d/2d (float activations, bit-plane codes, in-register tables; LUT
+    modules for 1-bit codes); 'int', 'shift' and 'vlut' require the schemes those kernels serve;
     'lut' uses tables for everything (float activations, same outputs as the fake-quant
     model up to summation order). `x_scale` and `method` apply to shift layers only. MultiheadAttention becomes PackedMultiheadAttention (its projections packed the
     same way), Embedding / EmbeddingBag a packed table that decodes only the rows it looks

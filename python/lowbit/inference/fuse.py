@@ -15,9 +15,9 @@ from torch import fx, nn
 
 from .. import ops  # noqa: F401  (loads lowbit._C, which registers the plan class)
 from .int_modules import IntConv2d, IntLinear
-from .modules import LUTConv2d, LUTLinear, ShiftConv2d, ShiftLinear
+from .modules import LUTConv2d, LUTLinear, ShiftConv2d, ShiftLinear, VLUTConv2d, VLUTLinear
 
-_PACKED = (ShiftLinear, IntLinear, LUTLinear, ShiftConv2d, IntConv2d, LUTConv2d)
+_PACKED = (ShiftLinear, IntLinear, LUTLinear, VLUTLinear, ShiftConv2d, IntConv2d, LUTConv2d, VLUTConv2d)
 _SKIPPED = (nn.Identity, nn.Dropout)  # identities in eval mode
 # Functions a model wraps for torch.fx that return their input as is (input checks); a
 # model registers them with `passthrough`, so this core never imports the model zoo.
@@ -41,7 +41,7 @@ def _pair(v) -> List[int]:
 
 
 def _add_packed(plan, m: nn.Module) -> None:
-    if isinstance(m, (ShiftLinear, IntLinear, LUTLinear)):
+    if isinstance(m, (ShiftLinear, IntLinear, LUTLinear, VLUTLinear)):
         parts, conv, features = [m], [], m.in_features
     else:
         parts, features = list(m.parts), m.in_channels
@@ -57,9 +57,11 @@ def _add_packed(plan, m: nn.Module) -> None:
         return
     shift = isinstance(first, ShiftLinear)
     scale = torch.cat([p.w_scale for p in parts]) if shift else torch.cat([p.tables for p in parts])
+    # Bit-plane rows (ShiftLinear's 'auto' layout, VLUTLinear) run the pow2 / vlut kernels.
+    planes = isinstance(first, VLUTLinear) or (shift and first.layout == "planes")
+    method = "planes" if planes else first.method if shift else "auto"
     plan.add_packed(shift, [p.w_packed for p in parts], scale, bias, first.bits, features, conv,
-                    first.act_bits if shift else 8, first.x_scale if shift else None,
-                    first.method if shift else "auto")
+                    first.act_bits if shift else 8, first.x_scale if shift else None, method)
 
 
 def _add_module(plan, name: str, m: nn.Module) -> None:

@@ -1,9 +1,15 @@
 """Modules that hold only packed low-bit weights and run the native inference kernels.
 
 ShiftLinear / ShiftConv2d / ShiftConv1d: power-of-two weights, activations quantized to
-integers, the products computed with shifts and adds (or the equivalent int8 multiply-add).
+integers, exact integer sums. method='auto' stores the codes as bit-plane rows and runs the
+pow2 kernel (ops.pow2_linear: each weight split into bands of 7 exponents, int8 multiply-add,
+2..8 bits); 'literal', 'int8' and 'int16' keep row-packed codes on the shift kernel
+(ops.shift_linear: shifts and adds, or the equivalent int8 / int16 multiply-add). Both give
+the same integers and outputs.
 LUTLinear / LUTConv2d / LUTConv1d: any quantizer (codebook, uniform, power of two) with float
 activations; codes are decoded through a per-group table inside the kernel.
+VLUTLinear / VLUTConv2d / VLUTConv1d: the same float-activation arithmetic on bit-plane rows
+(2..8 bits) with in-register table look-ups (ops.vlut_linear), the codebook scheme's fast path.
 IntLinear / IntConv2d / IntConv1d (int_modules.py): uniform weights, int8 activations per row.
 
 Every module works eagerly, under torch.jit.script and under torch.jit.trace (errors raised
@@ -18,6 +24,7 @@ from torch import nn
 from .. import ops, schemes
 from ..quant import QParams, dequantize, quantize
 from ..reference.inference import lowest_exponent_code
+from ..reference.int_inference import MAX_K
 
 
 def _group_of_rows(qp: QParams, rows: int) -> torch.Tensor:
@@ -94,13 +101,23 @@ class ShiftLinear(_Packed):
     x_scale: Optional[float]  # for TorchScript: None and a float are both valid
 
     def __init__(self, weight: torch.Tensor, qp: QParams, bias: Optional[torch.Tensor] = None,
-                 act_bits: int = 8, x_scale: Optional[float] = None, method: str = "auto"):
+                 act_bits: int = 8, x_scale: Optional[float] = None, method: str = "auto",
+                 layout: Optional[str] = None):
         super().__init__()
         if qp.scheme != "pow2":
             raise ValueError(f"ShiftLinear needs power-of-two weights, got scheme {qp.scheme!r}")
         _check_act_bits(act_bits)
         self.out_features, self.in_features = weight.shape
-        self._store(weight, qp, bias)
+        # layout None: bit-plane rows on the pow2 kernel for method 'auto', row-packed codes on
+        # the shift kernel for a named method; 'rows' forces the shift kernel ('auto' method).
+        if layout not in (None, "planes", "rows"):
+            raise ValueError(f"layout must be None, 'planes' or 'rows', got {layout!r}")
+        if layout == "planes" and str(method) != "auto":
+            raise ValueError(f"layout='planes' runs the pow2 kernel, which takes method='auto', got {method!r}")
+        if layout is None:
+            layout = "planes" if str(method) == "auto" and self.in_features <= MAX_K else "rows"
+        self.layout = layout
+        self._store(weight, qp, bias, ops.pack_int_rows if self.layout == "planes" else ops.pack_rows)
         L = 2 ** (qp.bits - 1) - 1
         max_level = qp.p0.detach().to(torch.float64)[_group_of_rows(qp, self.out_features)]
         self.register_buffer("w_scale", max_level * 2.0 ** (lowest_exponent_code(qp.bits) - L))
@@ -109,12 +126,15 @@ class ShiftLinear(_Packed):
 
     def forward(self, x: torch.Tensor, x_scale: Optional[float] = None) -> torch.Tensor:
         _check_input(x, self.in_features, "ShiftLinear")
+        if self.layout == "planes":
+            return ops.pow2_linear(x, self.w_packed, self.bits, self.w_scale, self.bias, self.act_bits,
+                                   self.x_scale if x_scale is None else x_scale)
         return ops.shift_linear(x, self.w_packed, self.bits, self.w_scale, self.bias, self.act_bits,
                                 self.x_scale if x_scale is None else x_scale, self.method)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, "
-                f"act_bits={self.act_bits}, method={self.method!r}")
+                f"act_bits={self.act_bits}, method={self.method!r}, layout={self.layout!r}")
 
 
 class LUTLinear(_Packed):
@@ -130,6 +150,30 @@ class LUTLinear(_Packed):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.in_features, "LUTLinear")
         return ops.lut_linear(x, self.w_packed, self.bits, self.tables, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}"
+
+
+class VLUTLinear(_Packed):
+    """y = x W^T + b as LUTLinear (float activations, per-group tables), with the codes on
+    bit-plane rows (ops.pack_int_rows, 2..8 bits) decoded by in-register table look-ups."""
+
+    def __init__(self, weight: torch.Tensor, qp: QParams, bias: Optional[torch.Tensor] = None):
+        super().__init__()
+        if not 2 <= qp.bits <= 8:
+            raise ValueError(f"VLUTLinear needs 2..8-bit codes, got bits={qp.bits}; use LUTLinear")
+        self.out_features, self.in_features = weight.shape
+        if self.in_features > MAX_K:
+            raise ValueError(f"VLUTLinear takes at most {MAX_K} input features, got {self.in_features}; "
+                             "use LUTLinear")
+        _group_of_rows(qp, self.out_features)
+        self._store(weight, qp, bias, ops.pack_int_rows)
+        self.register_buffer("tables", lookup_tables(qp))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.in_features, "VLUTLinear")
+        return ops.vlut_linear(x, self.w_packed, self.bits, self.tables, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}"
@@ -219,8 +263,11 @@ class _ShiftConv(_PackedConv):
     def __init__(self, conv: nn.Module, qp: QParams, act_bits: int = 8, x_scale: Optional[float] = None,
                  method: str = "auto"):
         _check_act_bits(act_bits)
+        # Up to 4 bits the codes stay row-packed: the fused plan then runs the 4-tap column
+        # kernel (shift_conv2d); wider codes take bit-plane rows and the pow2 kernel.
+        layout = "rows" if qp.bits <= 4 or str(method) != "auto" else None
         super().__init__(conv, lambda w, lo, hi, b: ShiftLinear(
-            w, _rows_qparams(qp, conv.out_channels, lo, hi), b, act_bits, x_scale, method))
+            w, _rows_qparams(qp, conv.out_channels, lo, hi), b, act_bits, x_scale, method, layout))
         self.act_bits = act_bits
         self.x_scale = None if x_scale is None else float(x_scale)
 
@@ -305,3 +352,39 @@ class LUTConv1d(_LUTConv):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x, "LUTConv1d")
         return self._lut_forward(x.unsqueeze(2)).squeeze(2)
+
+
+class _VLUTConv(_PackedConv):
+    """Bit-plane codes decoded by in-register table look-ups, float activations."""
+
+    def __init__(self, conv: nn.Module, qp: QParams):
+        super().__init__(conv, lambda w, lo, hi, b: VLUTLinear(w, _rows_qparams(qp, conv.out_channels, lo, hi), b))
+
+    def _vlut_forward(self, x: torch.Tensor) -> torch.Tensor:
+        cols, H, W = self._columns(x)
+        outs: List[torch.Tensor] = []
+        for g, part in enumerate(self.parts):
+            outs.append(part(self._rows(cols, g)))
+        return self._assemble(outs, x.shape[0], H, W)
+
+
+class VLUTConv2d(_VLUTConv):
+    """nn.Conv2d with bit-plane codes decoded by in-register table look-ups, float activations."""
+
+    def __init__(self, conv: nn.Conv2d, qp: QParams):
+        super().__init__(conv, qp)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x, "VLUTConv2d")
+        return self._vlut_forward(x)
+
+
+class VLUTConv1d(_VLUTConv):
+    """nn.Conv1d with bit-plane codes and in-register table look-ups (run as a height-1 Conv2d)."""
+
+    def __init__(self, conv: nn.Conv1d, qp: QParams):
+        super().__init__(conv, qp)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x, "VLUTConv1d")
+        return self._vlut_forward(x.unsqueeze(2)).squeeze(2)

@@ -76,16 +76,23 @@ def check_params(like: torch.Tensor, dtype: torch.dtype, scheme: str, bits: int,
     if groups < 1 or like.shape[0] % groups != 0:
         raise ValueError(f"{name} has {groups} groups but w.size(0) = {like.shape[0]} "
                          "is not a multiple of it")
-    if spec.has_zero_point:
+    if spec.has_zero_point:    # p1: an int32 code (zero point) or a finite float (offset)
+        p1_name, is_code = spec.params[1].name, spec.params[1].dtype == "int32"
         if p1 is None:
-            raise ValueError(f"the {scheme} scheme needs zero_point (p1)")
-        if p1.dtype != torch.int32:
-            raise TypeError(f"zero_point must be int32, got {p1.dtype}")
+            raise ValueError(f"the {scheme} scheme needs {p1_name} (p1)")
+        if is_code and p1.dtype != torch.int32:
+            raise TypeError(f"{p1_name} must be int32, got {p1.dtype}")
+        if not is_code and p1.dtype != dtype:
+            raise TypeError(f"{p1_name} must have the dtype of {name} ({dtype}), got {p1.dtype}")
+        if p1.device != like.device:
+            raise ValueError(f"{p1_name} is on {p1.device} but the input is on {like.device}")
         if p1.dim() != 1 or p1.numel() != groups:
-            raise ValueError(f"zero_point must have shape [{groups}], got {tuple(p1.shape)}")
-        if not p1.is_meta and not bool(((p1 >= 0) & (p1 < 2 ** bits)).all()):
-            raise ValueError(f"zero_point must be in [0, {2 ** bits - 1}]")
+            raise ValueError(f"{p1_name} must have shape [{groups}], got {tuple(p1.shape)}")
+        if is_code and not p1.is_meta and not bool(((p1 >= 0) & (p1 < 2 ** bits)).all()):
+            raise ValueError(f"{p1_name} must be in [0, {2 ** bits - 1}]")
+        if not is_code and not p1.is_meta and not bool(torch.isfinite(p1).all()):
+            raise ValueError(f"{p1_name} must be finite")
     elif p1 is not None:
-        raise ValueError("p1 is only used by schemes with a zero point "
+        raise ValueError("p1 is only used by schemes with a second parameter, a zero point or an offset "
                          f"({', '.join(n for n, s in _schemes.SCHEMES.items() if s.has_zero_point)})")
     return groups, p

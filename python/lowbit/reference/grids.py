@@ -1,6 +1,6 @@
 """The value grid of every scheme as plain PyTorch math, one quantize / dequantize pair
 per scheme. Inputs are already checked and grouped: x is [G, n] (float), p0 is [G] (or
-[G, K] for a codebook), p1 the int32 zero point [G] or None. Quantizers return (codes as
+[G, K] for a codebook), p1 the int32 zero point [G], the float offset [G] or None. Quantizers return (codes as
 int64, fake-quantized values, mask: False where the quantizer saturates); dequantizers
 return (values, bad: True where a code is outside the scheme's range).
 
@@ -78,6 +78,33 @@ def asymmetric_quantize(x, bits, p0, p1):
 def asymmetric_dequantize(q, bits, p0, p1):
     out = (q - p1.reshape(-1, 1)).to(p0.dtype) * p0.reshape(-1, 1)
     return out, q > 2 ** bits - 1
+
+
+# ---- min/max range with a float offset (paper 004's formula) ----------------------------------
+
+def _range_ratio(x, s, o):
+    """(x - o) / s, or x / s - o / s where x - o overflows (as the C++ kernel)."""
+    d = x - o
+    return torch.where(torch.isfinite(d), d / s, x / s - o / s)
+
+
+def range_value(q, s, o):
+    """o + q s, or 2 (o / 2 + q (s / 2)) where that overflows (q in the dtype of s)."""
+    v = o + q * s
+    return torch.where(torch.isfinite(v), v, (o * 0.5 + q * (s * 0.5)) * 2)
+
+
+def range_quantize(x, bits, p0, p1):
+    qmax = 2 ** bits - 1
+    s = p0.reshape(-1, 1)
+    o = p1.reshape(-1, 1)
+    r = round_half_away(torch.clamp(_range_ratio(x, s, o), -(qmax + 1), qmax + 1))
+    q = torch.clamp(r, 0, qmax)
+    return q.to(torch.int64), range_value(q, s, o), r == q
+
+
+def range_dequantize(q, bits, p0, p1):
+    return range_value(q.to(p0.dtype), p0.reshape(-1, 1), p1.reshape(-1, 1)), q > 2 ** bits - 1
 
 
 # ---- power of two: sign + exponents, with a zero code ---------------------------------------

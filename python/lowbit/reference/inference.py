@@ -87,3 +87,62 @@ def lut_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, tables: torch
     W = tables[table_of_row[:, None], u]
     y = x @ W.T
     return y + bias if bias is not None else y
+
+
+# ---- The same weights on bit-plane rows (lowbit.reference.int_inference's layout) --------------
+
+def pow2_weights_from_fields(u: torch.Tensor, bits: int) -> torch.Tensor:
+    """Integer weights sign(c) * 2^(|c| - k_lo) (int64) of power-of-two fields u (int64);
+    field 0 and codes below the 31-exponent window read as 0."""
+    c = torch.where(u == 0, torch.zeros_like(u), u - 2 ** (bits - 1))
+    mag, k_lo = c.abs(), lowest_exponent_code(bits)
+    powers = torch.where(mag >= k_lo, torch.ones_like(mag) << (mag - k_lo).clamp(min=0), torch.zeros_like(mag))
+    return torch.sign(c) * powers
+
+
+def pow2_matmul_int(x_codes: torch.Tensor, w_packed: torch.Tensor, bits: int) -> torch.Tensor:
+    """shift_matmul_int with the weights on bit-plane rows (pack_int_rows of the int8 codes)."""
+    from .int_inference import MAX_K, int_fields
+    check_bits(bits, 2, 8, "power-of-two weights")
+    if x_codes.dtype != torch.int8:
+        raise TypeError(f"x codes must be int8, got {x_codes.dtype}")
+    if x_codes.dim() < 1 or x_codes.numel() == 0:
+        raise ValueError(f"x codes must be non-empty, got shape {tuple(x_codes.shape)}")
+    K = x_codes.shape[-1]
+    if K > MAX_K:
+        raise ValueError(f"int kernels take at most {MAX_K} input features, got {K}")
+    W = pow2_weights_from_fields(int_fields(w_packed, K, bits), bits)
+    return x_codes.to(torch.int64) @ W.T
+
+
+def pow2_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, w_scale: torch.Tensor,
+                bias: Optional[torch.Tensor], act_bits: int = 8, x_scale: Optional[float] = None) -> torch.Tensor:
+    """shift_linear with the weights on bit-plane rows: the same activation codes (one step
+    for the whole input), the same integers and the same float rescaling."""
+    check_bits(bits, 2, 8, "power-of-two weights")
+    codes, step = quantize_activations(x, act_bits, x_scale)
+    acc = pow2_matmul_int(codes, w_packed, bits)
+    if w_scale.dtype != torch.float64:
+        raise TypeError(f"w_scale must be float64, got {w_scale.dtype}")
+    y = (acc.double() * (step.double() * w_scale)).float()
+    return y + bias if bias is not None else y
+
+
+def vlut_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, tables: torch.Tensor,
+                bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """lut_linear with the codes on bit-plane rows: x @ W^T + b, W = the fields' table values."""
+    from .int_inference import int_fields
+    check_bits(bits, 2, 8, "codebook weights (vlut)")
+    if x.dtype != torch.float32:
+        raise TypeError(f"x must be float32, got {x.dtype}")
+    if tables.dtype != torch.float32:
+        raise TypeError(f"tables must be float32, got {tables.dtype}")
+    u = int_fields(w_packed, x.shape[-1], bits)
+    if tables.dim() != 2 or tables.shape[1] != 2 ** bits or u.shape[0] % tables.shape[0]:
+        raise ValueError(f"tables must be [groups, 2^bits = {2 ** bits}] with groups dividing {u.shape[0]}, "
+                         f"got shape {tuple(tables.shape)}")
+    rows_per_table = u.shape[0] // tables.shape[0]
+    table_of_row = torch.arange(u.shape[0], device=u.device) // rows_per_table
+    W = tables[table_of_row[:, None], u]
+    y = x @ W.T
+    return y + bias if bias is not None else y

@@ -103,8 +103,9 @@ def qparams(w: torch.Tensor, scheme: str, bits: int, groups: int, method: str) -
         raise ValueError(f"method for {scheme!r} must be one of {spec.step_rules}, got {method!r}")
     if w.is_meta:
         shapes = [torch.empty(groups, dtype=w.dtype, device=w.device)]
-        if spec.has_zero_point:
-            shapes.append(torch.empty(groups, dtype=torch.int32, device=w.device))
+        if spec.has_zero_point:   # p1: an int32 zero point or an offset in w's dtype
+            p1_dtype = torch.int32 if spec.params[1].dtype == "int32" else w.dtype
+            shapes.append(torch.empty(groups, dtype=p1_dtype, device=w.device))
         return shapes
     check_finite(w)
     return [p.to(w.device) for p in STEP_RULES[scheme, method](w.reshape(groups, -1), bits)]
@@ -136,6 +137,16 @@ def _asymmetric_minmax(x: torch.Tensor, bits: int):
     return [s, zp]
 
 
+def _range_minmax(x: torch.Tensor, bits: int):
+    """Paper 004's min/max: offset = min w, scale = (max w - min w) / (2^b - 1), no widening."""
+    qmax = 2 ** bits - 1
+    lo, hi = x.amin(1), x.amax(1)
+    s = hi / qmax - lo / qmax  # (hi - lo) / qmax without overflowing hi - lo
+    span = hi - lo             # a subnormal span; 1 for a constant group (every value code 0)
+    s = torch.where(s > 0, s, torch.where(span > 0, span, torch.ones_like(s)))
+    return [s, lo]
+
+
 def _pow2_maxabs(x: torch.Tensor, bits: int):
     m = x.abs().amax(1)
     e = torch.where(m > 0, round_log2(torch.where(m > 0, m, torch.ones_like(m))),
@@ -152,4 +163,5 @@ STEP_RULES = {
     ("symmetric", "meanstd"): _symmetric_meanstd,
     ("asymmetric", "minmax"): _asymmetric_minmax,
     ("pow2", "maxabs"): _pow2_maxabs,
+    ("range", "minmax"): _range_minmax,
 }

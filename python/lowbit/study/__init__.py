@@ -19,11 +19,11 @@ another, on a dask LocalCluster (`workers=2`) or on a running dask scheduler
 """
 from ..entry import load_entry_point
 from .run import DEFAULT_MODELS, STEPS, run_study, study_models
-from .settings import PTQ_SCHEMES, SCHEDULES, SKIPPABLE, StudySettings
+from .settings import DEFAULT_PTQ_SCHEMES, PTQ_SCHEMES, SCHEDULES, SKIPPABLE, StudySettings
 from .workload import (SHIPPED, StudyData, Workload, fashion_mnist, load_architecture, load_data,
                        load_model)
 
 # The command line (lowbit.cli) imports only these, never the study's modules.
 __all__ = ["run_study", "StudySettings", "StudyData", "Workload", "STEPS", "SCHEDULES", "DEFAULT_MODELS",
            "load_entry_point", "load_data", "load_model", "fashion_mnist", "load_architecture", "SHIPPED",
-           "PTQ_SCHEMES", "SKIPPABLE", "study_models"]
+           "PTQ_SCHEMES", "DEFAULT_PTQ_SCHEMES", "SKIPPABLE", "study_models"]

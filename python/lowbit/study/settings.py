@@ -9,7 +9,11 @@ from ..schedules import SCHEDULES
 
 # The schemes whose parameters lowbit computes from the weights; the sweep's default order
 # is the report's column order.
-PTQ_SCHEMES = tuple(sorted(schemes.CALIBRATED, key=("asymmetric", "symmetric", "pow2").index))
+_ORDER = ("asymmetric", "symmetric", "pow2")   # schemes not named here follow, in table order
+PTQ_SCHEMES = tuple(sorted(schemes.CALIBRATED, key=lambda n: _ORDER.index(n) if n in _ORDER else len(_ORDER)))
+# The default sweep: lowbit's three packed families. 'range' (paper 004's min-max formula)
+# is chosen with ptq_schemes / --ptq-schemes; it runs on the look-up-table kernels only.
+DEFAULT_PTQ_SCHEMES = _ORDER
 SKIPPABLE = ("retrain", "vbq", "inference", "analysis", "advisor")
 
 
@@ -58,7 +62,7 @@ class StudySettings:
     accuracies may differ by a few tenths of a point between devices, not by a method.
     """
     ptq_bits: Tuple[int, ...] = (8, 7, 6, 5, 4, 3, 2)
-    ptq_schemes: Tuple[str, ...] = PTQ_SCHEMES
+    ptq_schemes: Tuple[str, ...] = DEFAULT_PTQ_SCHEMES
     retrain_bits: Tuple[int, ...] = (4, 3, 2)
     retrain_scheme: str = "symmetric"
     schedules: Tuple[str, ...] = ("direct", "conventional", "adaptive", "gradual")
