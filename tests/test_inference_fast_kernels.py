@@ -12,7 +12,7 @@ from torch import nn
 import lowbit as lb
 from lowbit import ops
 from lowbit import reference as R
-from lowbit.inference import ShiftLinear, VLUTConv2d, VLUTLinear
+from lowbit.inference import LUTConv2d, LUTLinear, ShiftLinear, VLUTConv2d, VLUTLinear
 
 SIZES = [(1, 1, 1), (1, 63, 5), (1, 64, 4), (3, 65, 7), (8, 130, 17), (65, 100, 6), (1, 257, 33), (2, 1100, 9)]
 
@@ -186,7 +186,12 @@ def test_convert_codebook_model_picks_vlut_and_fuses(bits):
     x = torch.randn(4, 2, 6, 6)
     with torch.no_grad():
         ref = frozen(x)
-        packed = lb.inference.convert(frozen)
+        auto = lb.inference.convert(frozen)
+        # 'auto' takes vlut where it is fast (AVX-512), else the lut kernel
+        expected = VLUTConv2d if lb.kernel_isa() == "avx512" else LUTConv2d
+        assert type(auto[0]) is expected
+        torch.testing.assert_close(auto(x), ref, rtol=1e-4, atol=1e-5)
+        packed = lb.inference.convert(frozen, mode="vlut")
         assert isinstance(packed[0], VLUTConv2d) and isinstance(packed[3], VLUTLinear)
         torch.testing.assert_close(packed(x), ref, rtol=1e-4, atol=1e-5)
         lut = lb.inference.convert(frozen, mode="lut")
@@ -234,3 +239,16 @@ def test_pow2_bands_that_stay_empty_are_skipped_exactly(isa, bits, N):
     w = ops.pack_int_rows(codes, bits)
     x = torch.randint(-128, 128, (N, K), dtype=torch.int8, generator=gen)
     assert torch.equal(ops.pow2_matmul_int(x, w, bits), R.pow2_matmul_int(x, w, bits))
+
+
+def test_auto_passes_vlut_over_where_only_its_avx2_path_runs():
+    if "avx2" not in lb.threads.supported_isas():
+        pytest.skip("this CPU has no AVX2/FMA")
+    frozen = _frozen(nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2)), quantize_output=True,
+                     **_codebook(4))
+    try:
+        lb.set_kernel_isa("avx2")
+        assert isinstance(lb.inference.convert(frozen)[0], LUTLinear)
+        assert isinstance(lb.inference.convert(frozen, mode="vlut")[0], VLUTLinear)   # asked for: given
+    finally:
+        lb.set_kernel_isa("auto")

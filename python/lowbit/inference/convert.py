@@ -16,6 +16,7 @@ from ..layers import LayerKind, layers_of, owner_and_param, present_slots, unsup
 from ..qrecord import QPARAMS_ATTR
 from ..quant import QParams, fake_quantize
 from ..reference.int_inference import MAX_K
+from ..threads import kernel_isa
 from .attention import PackedMultiheadAttention
 from .embedding import PackedEmbedding, PackedEmbeddingBag
 from .int_modules import IntConv1d, IntConv2d, IntLinear
@@ -29,10 +30,21 @@ class LeftFloatWarning(UserWarning):
     """convert left a quantized layer as a float module (its values stay quantized)."""
 
 
+# Kernels fast only on some builds: 'auto' passes them over on other CPUs. vlut's AVX2
+# path took 5.0-18.2 ms at batch 1 where lut took 2.4-4.8 ms (4096 x 4096, 2-4-bit
+# per-channel codebooks, one thread, CPU time; AVX-512 vlut 1.0-1.2 ms).
+_FAST_ONLY_ON = {"vlut": ("avx512",)}
+
+
 def _kernel(scheme: str, mode: str, where: str) -> str:
-    """The packed kernel for weights of `scheme`: the scheme's first under 'auto'."""
+    """The packed kernel for weights of `scheme`: under 'auto' the scheme's first (they are
+    listed fastest first) that is fast on this CPU."""
     served_by = schemes.get(scheme).kernels
-    kernel = served_by[0] if mode == "auto" else mode
+    if mode == "auto":
+        isa = kernel_isa()
+        fast = [k for k in served_by if isa in _FAST_ONLY_ON.get(k, (isa,))]
+        return (fast or served_by)[0]
+    kernel = mode
     if kernel not in served_by:
         able = [n for n, s in schemes.SCHEMES.items() if kernel in s.kernels]
         raise ValueError(f"mode={mode!r} needs weights the {kernel} kernel serves ({', '.join(able)}), "
