@@ -86,6 +86,7 @@ def test_quick_study_end_to_end_then_resumes_from_cache(tmp_path, monkeypatch, c
     loaded = lb.load_quantized(out / "lenet5" / "best.lbq", lb.models.LeNet5())
     assert lb.models.accuracy(loaded, x, y) == pytest.approx(best["test_accuracy"])
     assert chosen["packed_bytes"] < chosen["float_bytes"] and chosen["batch1_speedup"] > 0
+    assert chosen["modules"], "the report names the packed modules the chosen model runs on"
     if best["scheme"] != "pow2":           # the shift kernels are always shown too
         assert [m["mode"] for m in steps["inference"]["models"]] == ["auto", "shift"]
 

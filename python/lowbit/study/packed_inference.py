@@ -60,8 +60,9 @@ def run(ctx: StepContext) -> dict:
                 entry["error"] = str(exc)
                 out.append(entry)
                 continue
+            # lowbit's packed modules (inference.modules, int_modules, attention, embedding)
             entry["modules"] = sorted({type(m).__name__ for m in packed.modules()
-                                       if type(m).__module__.endswith("inference.modules")})
+                                       if type(m).__module__.startswith(inference.__name__ + ".")})
             entry["packed_bytes"] = inference.model_size(packed)
             packed, why_not = inference.fuse_or_keep(packed)  # one native call per forward if it can
             entry["fused"] = why_not is None
