@@ -2,11 +2,8 @@
 verdict, the accuracy table (calibration and held-out side by side), the paired tests,
 Figs. 6 and 8-11, why each SA run stopped, and the run's cost."""
 import datetime
-import os
-import platform
 import shlex
 import statistics
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence
@@ -16,7 +13,7 @@ import numpy as np
 import _repro_003_plots as plots
 import _repro_003_units as U
 from _repro_003_results import FLOAT, Results, mcnemars, paired
-from _repro_report import atomic_write, md_table, rows_to_csv
+from _repro_report import atomic_write, machine, md_table, rows_to_csv
 from _stats import paired_t
 
 ROOM = 5.0          # points uniform must lose at 3 bits for the setting to have room to gain
@@ -61,16 +58,6 @@ def command(argv: Sequence[str]) -> str:
     """The run's own command (--report-only rewrites the page of a run)."""
     return " ".join([".venv/bin/python benchmarks/repro_003.py"]
                     + [shlex.quote(a) for a in argv if a != "--report-only"])
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        model = next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name:")), model)
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"{model}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable)"
 
 
 def _ms(values: Dict[int, float], digits: int = 2) -> str:

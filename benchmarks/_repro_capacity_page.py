@@ -1,11 +1,8 @@
 """repro_capacity.md and its CSVs and figures, from the steps' results."""
 import datetime
 import json
-import os
-import platform
 import shlex
 import statistics
-import subprocess
 from pathlib import Path
 from typing import Dict, List
 
@@ -14,24 +11,12 @@ from _repro_capacity_claims import capacity_claims, quant_claims, surface_claims
 from _repro_capacity_plan import PAPER_CNN_CONV, PAPER_FCDNN_MEAN, PAPER_FCDNN_RANGE, PAPER_LSTM, PAPER_THRESHOLD
 from _repro_capacity_summary import capacity_rows, drop_rows, long_rows, surface_widths, training_rows
 from _repro_capacity_text import differences, protocol
-from _repro_report import atomic_write, md_table, rows_to_csv
+from _repro_report import atomic_write, machine, md_table, rows_to_csv
 
 import lowbit.capacity as cap
 
 PREFIX = "repro_capacity"
 DASH = "–"
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"{model}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable)"
 
 
 def _v(value, digits: int = 2, pct: bool = False) -> str:

@@ -2,11 +2,30 @@
 and repro_002's records, paired comparisons and Fig. 2."""
 import csv
 import io
+import os
+import platform
 import statistics
+import subprocess
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from lowbit.files import write_bytes_atomically, write_text_atomically
+
+
+def cpu_model() -> str:
+    """lscpu's model name (platform's guess where lscpu is missing)."""
+    model = platform.processor() or platform.machine() or "unknown CPU"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        model = next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name:")), model)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return model
+
+
+def machine() -> str:
+    """The CPU and its cores, for a results page."""
+    return f"{cpu_model()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable)"
 
 STAT_COLUMNS = ["method", "bits", "ours_mean", "ours_std", "n_seeds", "paper", "ours_per_seed"]
 

@@ -16,9 +16,7 @@ repro_002_comparisons.csv, repro_002_steps.csv and repro_002_fig2.png.
 import argparse
 import datetime
 import os
-import platform
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _repro_paper as paper  # noqa: E402
 import _repro_train as T  # noqa: E402
-from _repro_report import (atomic_write, cell, comparison_md, draw_fig2, mean,  # noqa: E402
+from _repro_report import (atomic_write, cell, comparison_md, draw_fig2, machine, mean,  # noqa: E402
                            paired_rows, pivot, pooled, row_label, rows_to_csv, to_csv)
 from _repro_train import ImagePlan, TextPlan, job  # noqa: E402
 from _stats import paired_t  # noqa: E402
@@ -619,18 +617,6 @@ SECTIONS = {1: ("Table 1: FFDNN, widths and BN", section_table1, ["batch_norm", 
 
 
 # ---- the page ------------------------------------------------------------------------------
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"{model}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable)"
-
 
 def protocol_text(ctx: Context) -> List[str]:
     p = ctx.plan

@@ -20,8 +20,6 @@ repro_004_*.png.
 """
 import argparse
 import datetime
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,7 +33,7 @@ from lowbit import analysis as A
 from lowbit.analysis.bit_efficiency import plot_bit_efficiency
 
 import _paper_004 as paper
-from _repro_report import atomic_write, rows_to_csv
+from _repro_report import atomic_write, cpu_model, rows_to_csv
 from _timing import set_threads
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -466,12 +464,7 @@ def figures(model: nn.Module, layer: str, out: Path) -> None:
 # ---- the run --------------------------------------------------------------------------------
 
 def machine() -> str:
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        model = platform.processor() or "unknown CPU"
-    return f"{model}, {lb.kernel_isa()} kernels, torch {torch.__version__}"
+    return f"{cpu_model()}, {lb.kernel_isa()} kernels, torch {torch.__version__}"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
