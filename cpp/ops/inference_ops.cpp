@@ -9,6 +9,7 @@
 #include "lowbit/kernels.h"
 #include "lowbit/packed_rows.h"
 #include "ops/check.h"
+#include "ops/define.h"
 
 namespace lowbit::ops {
 namespace {
@@ -282,18 +283,37 @@ at::Tensor vlut_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(lowbit, CPU, m) {
-  m.impl("pack_rows", pack_rows_cpu);
-  m.impl("quantize_activations", quantize_activations_cpu);
-  m.impl("shift_matmul_int", shift_matmul_int_cpu);
-  m.impl("shift_linear", shift_linear_cpu);
-  m.impl("lut_linear", lut_linear_cpu);
-  m.impl("pack_int_rows", pack_int_rows_cpu);
-  m.impl("int_matmul_int", int_matmul_int_cpu);
-  m.impl("int_linear", int_linear_cpu);
-  m.impl("pow2_matmul_int", pow2_matmul_int_cpu);
-  m.impl("pow2_linear", pow2_linear_cpu);
-  m.impl("vlut_linear", vlut_linear_cpu);
+TORCH_LIBRARY_FRAGMENT(lowbit, m) {
+  // Row-packed weights, [O, ceil(K/8) * bits] bytes (lowbit/packed_rows.h).
+  define(m, "pack_rows(Tensor codes, int bits) -> Tensor", pack_rows_cpu);
+  define(m, "quantize_activations(Tensor x, int act_bits, float? x_scale=None) -> (Tensor, Tensor)",
+         quantize_activations_cpu);
+  define(m, "shift_matmul_int(Tensor x_codes, Tensor w_packed, int bits, str method='auto') -> Tensor",
+         shift_matmul_int_cpu);
+  define(m,
+         "shift_linear(Tensor x, Tensor w_packed, int bits, Tensor w_scale, Tensor? bias,"
+         " int act_bits=8, float? x_scale=None, str method='auto') -> Tensor",
+         shift_linear_cpu);
+  define(m, "lut_linear(Tensor x, Tensor w_packed, int bits, Tensor tables, Tensor? bias) -> Tensor",
+         lut_linear_cpu);
+  // Uniform codes with int8 activations: weights as bit-plane rows (lowbit/int_rows.h),
+  // zero_point int32 [O] the field that stands for 0, w_scale float64 [O].
+  define(m, "pack_int_rows(Tensor codes, int bits) -> Tensor", pack_int_rows_cpu);
+  define(m, "int_matmul_int(Tensor x_codes, Tensor w_packed, int bits, Tensor zero_point) -> Tensor",
+         int_matmul_int_cpu);
+  define(m,
+         "int_linear(Tensor x, Tensor w_packed, int bits, Tensor w_scale, Tensor zero_point, Tensor? bias,"
+         " int act_bits=8) -> Tensor",
+         int_linear_cpu);
+  // Power-of-two codes on bit-plane rows (the int kernels' layout), int8 activations with
+  // one step per call as shift_linear; codebook codes on bit-plane rows, float activations.
+  define(m, "pow2_matmul_int(Tensor x_codes, Tensor w_packed, int bits) -> Tensor", pow2_matmul_int_cpu);
+  define(m,
+         "pow2_linear(Tensor x, Tensor w_packed, int bits, Tensor w_scale, Tensor? bias,"
+         " int act_bits=8, float? x_scale=None) -> Tensor",
+         pow2_linear_cpu);
+  define(m, "vlut_linear(Tensor x, Tensor w_packed, int bits, Tensor tables, Tensor? bias) -> Tensor",
+         vlut_linear_cpu);
 }
 
 }  // namespace lowbit::ops

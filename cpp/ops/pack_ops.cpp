@@ -4,6 +4,7 @@
 
 #include "lowbit/kernels.h"
 #include "ops/check.h"
+#include "ops/define.h"
 
 namespace lowbit::ops {
 namespace {
@@ -46,9 +47,9 @@ at::Tensor unpack_cpu(const at::Tensor& packed_in, int64_t bits, int64_t count, 
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(lowbit, CPU, m) {
-  m.impl("pack", pack_cpu);
-  m.impl("unpack", unpack_cpu);
+TORCH_LIBRARY_FRAGMENT(lowbit, m) {
+  define(m, "pack(Tensor codes, int bits) -> Tensor", pack_cpu);
+  define(m, "unpack(Tensor packed, int bits, int count, bool is_signed) -> Tensor", unpack_cpu);
 }
 
 }  // namespace lowbit::ops

@@ -10,6 +10,7 @@
 #include "lowbit/kernels.h"
 #include "lowbit/schemes.h"
 #include "ops/check.h"
+#include "ops/define.h"
 
 namespace lowbit::ops {
 namespace K = lowbit::kernels;
@@ -318,13 +319,24 @@ std::vector<at::Tensor> qparams_cpu(const at::Tensor& w_in, c10::string_view sch
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(lowbit, CPU, m) {
-  m.impl("quantize", quantize_cpu);
-  m.impl("dequantize", dequantize_cpu);
-  m.impl("fake_quant", fake_quant_cpu);
-  m.impl("fake_quant_mask", fake_quant_mask_cpu);
-  m.impl("ste_fake_quant", ste_fake_quant_cpu);
-  m.impl("qparams", qparams_cpu);
+TORCH_LIBRARY_FRAGMENT(lowbit, m) {
+  // scheme: 'symmetric' (p0 = step [G]), 'asymmetric' (p0 = scale [G], p1 = zero_point
+  // int32 [G]), 'pow2' (p0 = max_level [G], a power of two), 'codebook' (p0 = sorted
+  // values [G, K]), 'range' (p0 = scale [G], p1 = offset [G]); see lowbit/schemes.h. G groups
+  // split w along dim 0: 1 = per tensor, w.size(0) = per channel.
+  define(m, "quantize(Tensor w, str scheme, int bits, Tensor p0, Tensor? p1=None) -> Tensor", quantize_cpu);
+  define(m, "dequantize(Tensor codes, str scheme, int bits, Tensor p0, Tensor? p1=None) -> Tensor",
+         dequantize_cpu);
+  define(m, "fake_quant(Tensor w, str scheme, int bits, Tensor p0, Tensor? p1=None) -> Tensor", fake_quant_cpu);
+  define(m, "fake_quant_mask(Tensor w, str scheme, int bits, Tensor p0, Tensor? p1=None) -> (Tensor, Tensor)",
+         fake_quant_mask_cpu);
+  // Its Autograd kernel, the straight-through estimator, is in ste_ops.cpp.
+  define(m,
+         "ste_fake_quant(Tensor w, str scheme, int bits, Tensor p0, Tensor? p1=None,"
+         " bool clip_grad=False) -> Tensor",
+         ste_fake_quant_cpu, Autograd::own);
+  // method: one of the scheme's step rules (schemes.h).
+  define(m, "qparams(Tensor w, str scheme, int bits, int groups, str method) -> Tensor[]", qparams_cpu);
 }
 
 }  // namespace lowbit::ops

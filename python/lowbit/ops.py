@@ -17,7 +17,7 @@ _ops = torch.ops.lowbit
 
 def discovered_ops() -> List[str]:
     """The names of the torch.ops.lowbit operators, read from the registered schemas
-    (cpp/ops/registry.cpp), so no Python list can fall out of step with C++."""
+    (each cpp/ops/*_ops.cpp defines its own), so no Python list can fall out of step with C++."""
     return sorted({s.name.split("::", 1)[1] for s in torch._C._jit_get_all_schemas()
                    if s.name.startswith("lowbit::")})
 
