@@ -9,7 +9,9 @@ bits, symmetric and asymmetric; the power-of-two pow2 kernel at 2..8 bits (pow2:
 ShiftLinear's default, bit-plane rows, int8 activations); the row-packed 4-bit shift kernels
 (int8 multiply-add and literal shift-and-add) and 4-bit LUT kernel (shift); the codebook
 vlut kernel at 2, 3, 4 and 8 bits and the LUT kernel on the same 4-bit codebook (codebook);
-the pow2 / vlut operators called directly (ops); each against torch FP32 nn.Linear and
+the pow2 / vlut operators called directly (ops); every kernel the kernel table registers
+(lowbit.inference.kernel_table) on the first scheme that names it, 4-bit per-channel weights
+(table: a new kernel is timed here without an edit); each against torch FP32 nn.Linear and
 torch's dynamic int8 Linear (quantize_dynamic, every engine available: qnnpack, onednn).
 Part 2: LeNet-5 on Fashion-MNIST (the cached pretrained model, 4-bit power-of-two weights
 per channel, frozen without retraining), batch 1 over the test images: latency of the
@@ -34,6 +36,7 @@ from torch import nn
 
 import lowbit as lb
 from lowbit.inference import IntLinear, LUTLinear, ShiftLinear, VLUTLinear
+from lowbit.inference.kernel_table import KERNELS
 
 from _timing import environment, keep_allocations_warm, paired_times, set_threads, write_results
 
@@ -43,7 +46,7 @@ def dynamic_int8(linear: nn.Linear, engine: str) -> nn.Module:
     return torch.quantization.quantize_dynamic(nn.Sequential(linear), {nn.Linear}, dtype=torch.qint8)
 
 
-GROUPS = ("int", "pow2", "shift", "codebook", "ops")
+GROUPS = ("int", "pow2", "shift", "codebook", "ops", "table")
 
 
 class _Op(nn.Module):
@@ -105,6 +108,11 @@ def linear_layer(repeat: int, int_isas=(), groups=GROUPS) -> list:
         ours["op pow2_matmul_int (4-bit pow2, int8 codes given)"] = _Op(
             lambda x: lb.ops.pow2_matmul_int(lb.ops.quantize_activations(x, 8)[0], p.w_packed, 4))
         ours["op vlut_linear (4-bit codebook)"] = _Op(lambda x: lb.ops.vlut_linear(x, v.w_packed, 4, v.tables, v.bias))
+    if "table" in groups:
+        for kernel, record in KERNELS.items():
+            scheme = next(n for n, spec in lb.schemes.SCHEMES.items() if kernel in spec.kernels)
+            qp = _codebook_qp(w, 4) if scheme == "codebook" else lb.calibrate(w, scheme, 4, "channel")
+            ours[f"table: {kernel} (4-bit {scheme})"] = record.linear(lb.fake_quantize(w, qp), qp, fp32.bias)
     baselines = {"torch FP32": fp32}
     for engine in ("qnnpack", "onednn"):
         if engine in torch.backends.quantized.supported_engines:
@@ -271,7 +279,8 @@ def main():
     ap.add_argument("--groups", default=",".join(GROUPS),
                     help="comma-separated kernel groups to time on the 4096x4096 layer: int (uniform weights), pow2 "
                          "(power of two, 2..8 bits, the default ShiftLinear), shift (the row-packed shift and LUT "
-                         "kernels), codebook (vlut at 2, 3, 4, 8 bits and LUT), ops (direct operator calls)")
+                         "kernels), codebook (vlut at 2, 3, 4, 8 bits and LUT), ops (direct operator calls), "
+                         "table (every registered kernel at 4 bits)")
     args = ap.parse_args()
     lb.set_kernel_isa(args.isa)
     keep_allocations_warm()

@@ -1,5 +1,7 @@
 """Ops are discovered, not listed: every torch.ops.lowbit operator has a reference with
-the schema's parameter names, a test that calls it and a benchmark that times it."""
+the schema's parameter names, a test that calls it and a benchmark that times it. An op a
+registered packed kernel names (lowbit.inference.kernel_table) is tested against its
+reference by tests/test_kernel_table.py and timed by bench_inference.py's kernel-table rows."""
 import inspect
 import re
 from pathlib import Path
@@ -9,9 +11,11 @@ import torch
 
 from lowbit import ops
 from lowbit import reference
+from lowbit.inference.kernel_table import KERNELS
 
 ROOT = Path(__file__).resolve().parents[1]
 DISCOVERED = ops.discovered_ops()  # the discovery ops.py registers the references with
+KERNEL_OPS = {op for kernel in KERNELS.values() for op in kernel.ops}
 
 
 def _sources(paths):
@@ -45,10 +49,16 @@ def test_op_has_a_reference_with_the_schema_parameters(name):
 @pytest.mark.parametrize("name", DISCOVERED)
 def test_op_is_tested(name):
     callers = _callers(TESTS, name)
-    assert callers, f"no file tests/test_*.py calls {name}"
+    assert callers or name in KERNEL_OPS, f"no file tests/test_*.py calls {name}"
 
 
 @pytest.mark.parametrize("name", DISCOVERED)
 def test_op_is_benchmarked(name):
     callers = _callers(BENCHMARKS, name)
-    assert callers, f"no benchmarks/bench_*.py file times {name}"
+    assert callers or name in KERNEL_OPS, f"no benchmarks/bench_*.py file times {name}"
+
+
+def test_the_generic_kernel_checks_cover_every_registered_kernel():
+    assert KERNEL_OPS <= set(DISCOVERED), sorted(KERNEL_OPS - set(DISCOVERED))
+    assert "KERNELS" in (ROOT / "tests" / "test_kernel_table.py").read_text()
+    assert "KERNELS" in BENCHMARKS["bench_inference.py"]

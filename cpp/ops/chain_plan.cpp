@@ -245,8 +245,8 @@ class ChainPlan : public torch::CustomClassHolder {
     check_bits(act_bits, 2, 8, "activations");
     PackedLayer L = packed_layer(packed, w_scale, bias, bits, in, conv,
                                  [bits](int64_t k) { return int_row_bytes(k, int(bits)); });
-    TORCH_CHECK_VALUE(L.conv ? in / L.groups * L.kh * L.kw <= K::kIntMaxK : in <= K::kIntMaxK,
-                      "int kernels take at most ", K::kIntMaxK, " input features per product");
+    TORCH_CHECK_VALUE(L.conv ? in / L.groups * L.kh * L.kw <= kIntMaxK : in <= kIntMaxK,
+                      "int kernels take at most ", kIntMaxK, " input features per product");
     L.kind = Kind::integer;
     L.shift = false;
     L.act_bits = act_bits;
@@ -274,8 +274,8 @@ class ChainPlan : public torch::CustomClassHolder {
       return planes ? int_row_bytes(k, int(bits)) : packed_row_bytes(k, int(bits));
     });
     if (planes)
-      TORCH_CHECK_VALUE(L.conv ? in / L.groups * L.kh * L.kw <= K::kIntMaxK : in <= K::kIntMaxK,
-                        "bit-plane kernels take at most ", K::kIntMaxK, " input features per product");
+      TORCH_CHECK_VALUE(L.conv ? in / L.groups * L.kh * L.kw <= kIntMaxK : in <= kIntMaxK,
+                        "bit-plane kernels take at most ", kIntMaxK, " input features per product");
     L.shift = shift;
     L.kind = shift ? Kind::shift : Kind::lut;
     if (planes) L.method = kPlanes;

@@ -11,6 +11,15 @@
 #include "ops/check.h"
 #include "ops/define.h"
 
+namespace lowbit {
+// [O x K] codes -> O bit-plane rows of int_row_bytes(K, bits) bytes (int_pack.cpp); code c
+// is stored as the field (c + offset) mod 256. Returns false if a field does not fit in
+// `bits` bits.
+LOWBIT_KERNEL(bool, pack_int_rows,
+              (const uint8_t* codes, int64_t O, int64_t K, int bits, uint8_t offset, uint8_t* out),
+              (codes, O, K, bits, offset, out))
+}  // namespace lowbit
+
 namespace lowbit::ops {
 namespace {
 namespace K = lowbit::kernels;
@@ -165,7 +174,7 @@ at::Tensor pack_int_rows_cpu(const at::Tensor& codes_in, int64_t bits) {
 }
 
 void check_int_packed(const at::Tensor& w, int64_t Kd, int64_t bits) {
-  TORCH_CHECK_VALUE(Kd <= K::kIntMaxK, "int kernels take at most ", K::kIntMaxK, " input features, got ", Kd);
+  TORCH_CHECK_VALUE(Kd <= kIntMaxK, "int kernels take at most ", kIntMaxK, " input features, got ", Kd);
   TORCH_CHECK_TYPE(w.scalar_type() == at::kByte, "packed weights must be uint8, got ", w.scalar_type());
   TORCH_CHECK_VALUE(w.dim() == 2 && w.size(0) > 0, "packed weights must be [out_features, row_bytes], got shape ",
                     w.sizes());

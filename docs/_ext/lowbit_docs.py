@@ -1,5 +1,5 @@
 """Generated Markdown includes for the docs: the scheme table, the layer-kind table, the
-operator schemas and the command line's --help text, read from the code itself.
+packed-kernel table, the operator schemas and the command line's --help text, read from the code itself.
 
 The docs build calls `generate()` when it starts (this module is a Sphinx extension, see
 docs/conf.py); `python docs/_ext/lowbit_docs.py` writes the same files by hand. Each file
@@ -163,6 +163,23 @@ def layer_packing_md() -> str:
     return _table(["kind", "modules", "what `convert` builds", "why it stays float", "how files store it"], rows)
 
 
+# --- the packed kernels (lowbit.inference.kernel_table.KERNELS) --------------------------
+
+def kernels_md() -> str:
+    from lowbit import schemes
+    from lowbit.inference.kernel_table import ACTIVATIONS, KERNELS
+    rows = []
+    for k in KERNELS.values():
+        modules = [k.linear] + [k.convs[t] for t in sorted(k.convs, key=lambda t: t.__name__, reverse=True)]
+        rows.append([_code(k.name), ", ".join(_code(m.__name__) for m in modules),
+                     ", ".join(_code(n) for n, spec in schemes.SCHEMES.items() if k.name in spec.kernels),
+                     f"{k.activations}: {ACTIVATIONS[k.activations]}", k.summary,
+                     ", ".join(_code(op) for op in k.ops),
+                     "every CPU" if k.fast_on is None else ", ".join(_code(i) for i in k.fast_on)])
+    return _table(["kernel", "modules", "schemes", "activations", "what it computes", "ops",
+                   "`mode=\"auto\"` takes it on"], rows)
+
+
 # --- the operators (torch.ops.lowbit) ---------------------------------------------------
 
 def ops_md() -> str:
@@ -217,6 +234,7 @@ GENERATORS = {
     "purpose_defaults.md": purpose_defaults_md,
     "layer_kinds.md": layer_kinds_md,
     "layer_packing.md": layer_packing_md,
+    "kernels.md": kernels_md,
     "ops.md": ops_md,
     "cli_help.md": cli_md,
     "cli_table.md": cli_table_md,

@@ -15,25 +15,17 @@ from .. import schemes
 from ..layers import LayerKind, layers_of, owner_and_param, present_slots, unsupported_parameters
 from ..qrecord import QPARAMS_ATTR
 from ..quant import QParams, fake_quantize
-from ..reference.int_inference import MAX_K
 from ..threads import kernel_isa
+from . import int_modules, modules  # noqa: F401  (each registers its kernels in KERNELS)
 from .attention import PackedMultiheadAttention
 from .embedding import PackedEmbedding, PackedEmbeddingBag
-from .int_modules import IntConv1d, IntConv2d, IntLinear
-from .modules import (LUTConv1d, LUTConv2d, LUTLinear, ShiftConv1d, ShiftConv2d, ShiftLinear, VLUTConv1d,
-                      VLUTConv2d, VLUTLinear)
+from .kernel_table import KERNELS, PackedKernel
 
-MODES = ("auto", "int", "shift", "vlut", "lut")
+MODES = ("auto",) + tuple(KERNELS)
 
 
 class LeftFloatWarning(UserWarning):
     """convert left a quantized layer as a float module (its values stay quantized)."""
-
-
-# Kernels fast only on some builds: 'auto' passes them over on other CPUs. vlut's AVX2
-# path took 5.0-18.2 ms at batch 1 where lut took 2.4-4.8 ms (4096 x 4096, 2-4-bit
-# per-channel codebooks, one thread, CPU time; AVX-512 vlut 1.0-1.2 ms).
-_FAST_ONLY_ON = {"vlut": ("avx512",)}
 
 
 def _kernel(scheme: str, mode: str, where: str) -> str:
@@ -42,7 +34,7 @@ def _kernel(scheme: str, mode: str, where: str) -> str:
     served_by = schemes.get(scheme).kernels
     if mode == "auto":
         isa = kernel_isa()
-        fast = [k for k in served_by if isa in _FAST_ONLY_ON.get(k, (isa,))]
+        fast = [k for k in served_by if KERNELS[k].fast_on is None or isa in KERNELS[k].fast_on]
         return (fast or served_by)[0]
     kernel = mode
     if kernel not in served_by:
@@ -53,23 +45,23 @@ def _kernel(scheme: str, mode: str, where: str) -> str:
     return kernel
 
 
+def _fitting(kernel: str, qp: QParams, features: int) -> PackedKernel:
+    """The kernel's record, or its fallback's for weights it does not take (same arithmetic)."""
+    record = KERNELS[kernel]
+    while not record.fits(qp, features):
+        record = KERNELS[record.fallback]
+    return record
+
+
+def _options(record: PackedKernel, opts: Dict) -> Dict:
+    return {o: opts[o] for o in record.options}
+
+
 def _linear_maker(mode: str, opts: Dict, where: str) -> Callable:
     def make(weight: torch.Tensor, qp: QParams, bias: Optional[torch.Tensor]) -> nn.Module:
-        kernel = _kernel(qp.scheme, mode, where)
-        if kernel == "shift":
-            return ShiftLinear(weight, qp, bias, opts["act_bits"], opts["x_scale"], opts["method"])
-        if kernel == "int":
-            return IntLinear(weight, qp, bias, opts["act_bits"])
-        if kernel == "vlut" and _vlut_fits(qp, weight.shape[1]):
-            return VLUTLinear(weight, qp, bias)
-        return LUTLinear(weight, qp, bias)
+        record = _fitting(_kernel(qp.scheme, mode, where), qp, weight.shape[1])
+        return record.linear(weight, qp, bias, **_options(record, opts))
     return make
-
-
-def _vlut_fits(qp: QParams, features: int) -> bool:
-    """The vlut kernel takes 2..8-bit codes and at most MAX_K features; else the lut kernel
-    (the same float-activation arithmetic) runs them."""
-    return 2 <= qp.bits <= 8 and features <= MAX_K
 
 
 # Builders: (layer, {slot path: QParams}, mode, kernel options, name) -> (packed module or
@@ -78,23 +70,24 @@ def _build_linear(m, qps, mode, opts, name):
     return _linear_maker(mode, opts, name)(m.weight, qps["weight"], m.bias), None
 
 
-_CONV = {nn.Conv1d: {"shift": ShiftConv1d, "int": IntConv1d, "vlut": VLUTConv1d, "lut": LUTConv1d},
-         nn.Conv2d: {"shift": ShiftConv2d, "int": IntConv2d, "vlut": VLUTConv2d, "lut": LUTConv2d}}
+def _conv_types() -> List[type]:
+    return sorted({t for k in KERNELS.values() for t in k.convs}, key=lambda t: t.__name__)
+
+
+def _no_conv_kernel(m: nn.Module) -> str:
+    names = ", ".join(t.__name__ for t in _conv_types())
+    return f"no packed {type(m).__name__} kernel (packed convolutions: {names})"
 
 
 def _build_conv(m, qps, mode, opts, name):
-    classes = _CONV.get(type(m)) or next((c for t, c in _CONV.items() if isinstance(m, t)), None)
-    if classes is None:
-        return None, f"no packed {type(m).__name__} kernel (packed convolutions: Conv1d, Conv2d)"
+    if not any(isinstance(m, t) for t in _conv_types()):
+        return None, _no_conv_kernel(m)
     qp = qps["weight"]
-    kernel = _kernel(qp.scheme, mode, name)
-    if kernel == "shift":
-        return classes[kernel](m, qp, opts["act_bits"], opts["x_scale"], opts["method"]), None
-    if kernel == "int":
-        return classes[kernel](m, qp, opts["act_bits"]), None
-    if kernel == "vlut" and not _vlut_fits(qp, m.weight[0].numel()):
-        kernel = "lut"
-    return classes[kernel](m, qp), None
+    record = _fitting(_kernel(qp.scheme, mode, name), qp, m.weight[0].numel())
+    make = record.conv_module(m)
+    if make is None:
+        raise ValueError(f"the {record.name} kernel has no packed {type(m).__name__}")
+    return make(m, qp, **_options(record, opts)), None
 
 
 def _build_embedding(m, qps, mode, opts, name):
@@ -138,8 +131,8 @@ def packing_of(layer: nn.Module, kind: LayerKind, scheme: str, mode: str = "auto
     float)."""
     if kind.name not in BUILDERS:
         return None, kind.float_reason
-    if kind.name == "conv" and not any(isinstance(layer, t) for t in _CONV):
-        return None, f"no packed {type(layer).__name__} kernel (packed convolutions: Conv1d, Conv2d)"
+    if kind.name == "conv" and not any(isinstance(layer, t) for t in _conv_types()):
+        return None, _no_conv_kernel(layer)
     if kind.name == "embedding":
         return "lut", None
     return _kernel(scheme, mode, type(layer).__name__), None

@@ -14,6 +14,7 @@ from torch import nn
 
 from .. import ops, schemes
 from ..quant import QParams
+from .kernel_table import PackedKernel, register
 from .modules import _Packed, _PackedConv, _check_act_bits, _check_input, _group_of_rows, _rows_qparams
 
 KERNEL = "int"
@@ -96,3 +97,11 @@ class IntConv1d(_IntConv):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x, "IntConv1d")
         return self._int_forward(x.unsqueeze(2)).squeeze(2)
+
+
+register(PackedKernel(
+    KERNEL, "integer",
+    "symmetric and asymmetric codes, 2..8 bits, on bit-plane rows; each activation row rounded to "
+    "`act_bits` integers with its own step; `sum x_q u - z sum x_q` in integers (AVX-512 VNNI `vpdpbusd`, "
+    "AVX2 `vpmaddubsw`), rescaled once per output",
+    IntLinear, {nn.Conv1d: IntConv1d, nn.Conv2d: IntConv2d}, options=("act_bits",), ops=("int_linear",)))

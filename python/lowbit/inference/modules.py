@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import ops, schemes
+from .kernel_table import PackedKernel, register
 from ..quant import QParams, dequantize, quantize
 from ..reference.inference import lowest_exponent_code
 from ..reference.int_inference import MAX_K
@@ -388,3 +389,34 @@ class VLUTConv1d(_VLUTConv):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x, "VLUTConv1d")
         return self._vlut_forward(x.unsqueeze(2)).squeeze(2)
+
+
+def _vlut_fits(qp: QParams, features: int) -> bool:
+    """The vlut kernel takes 2..8-bit codes and at most MAX_K features; else the lut kernel
+    (the same float-activation arithmetic) runs them."""
+    return 2 <= qp.bits <= 8 and features <= MAX_K
+
+
+# The kernels these modules run, for convert (lowbit.inference.kernel_table).
+register(PackedKernel(
+    "shift", "integer",
+    "power-of-two codes, 2..8 bits; activations rounded to `act_bits` integers with one step per call "
+    "(or a given `x_scale`). `method='auto'`: bit-plane rows on the pow2 kernel (each weight split into "
+    "bands of 7 exponents, int8 multiply-adds); a named method: row-packed codes on the shift kernel "
+    "(shifts and adds, or int8 / int16 multiply-adds). Exact integer sums, rescaled once per output",
+    ShiftLinear, {nn.Conv1d: ShiftConv1d, nn.Conv2d: ShiftConv2d},
+    options=("act_bits", "x_scale", "method"), ops=("pow2_linear", "shift_linear")))
+# 'auto' takes vlut on AVX-512 only: its AVX2 path took 5.0-18.2 ms at batch 1 where lut took
+# 2.4-4.8 ms (4096 x 4096, 2-4-bit per-channel codebooks, one thread, CPU time; AVX-512 vlut
+# 1.0-1.2 ms).
+register(PackedKernel(
+    "vlut", "float",
+    "any scheme's 2..8-bit codes on bit-plane rows, decoded to float values by in-register table "
+    "look-ups, float FMA; 1-bit codes and layers of more than 2^19 inputs go to `lut`",
+    VLUTLinear, {nn.Conv1d: VLUTConv1d, nn.Conv2d: VLUTConv2d},
+    fits=_vlut_fits, fallback="lut", fast_on=("avx512",), ops=("vlut_linear",)))
+register(PackedKernel(
+    "lut", "float",
+    "any scheme's 1..8-bit codes, row-packed, decoded through per-group tables into an L1 float tile, "
+    "float FMA",
+    LUTLinear, {nn.Conv1d: LUTConv1d, nn.Conv2d: LUTConv2d}, ops=("lut_linear",)))
