@@ -13,6 +13,8 @@ the pow2 / vlut operators called directly (ops); every kernel the kernel table r
 (lowbit.inference.kernel_table) on the first scheme that names it, 4-bit per-channel weights
 (table: a new kernel is timed here without an edit); each against torch FP32 nn.Linear and
 torch's dynamic int8 Linear (quantize_dynamic, every engine available: qnnpack, onednn).
+A 14336x4096 layer (big), whose weights miss every cache: GB/s of weight bytes against a
+copy's GB/s, batch 1 and 64.
 Part 2: LeNet-5 on Fashion-MNIST (the cached pretrained model, 4-bit power-of-two weights
 per channel, frozen without retraining), batch 1 over the test images: latency of the
 converted model, per-layer and fused (lb.inference.fuse), against the FP32 model, accuracy
@@ -46,7 +48,7 @@ def dynamic_int8(linear: nn.Linear, engine: str) -> nn.Module:
     return torch.quantization.quantize_dynamic(nn.Sequential(linear), {nn.Linear}, dtype=torch.qint8)
 
 
-GROUPS = ("int", "pow2", "shift", "codebook", "ops", "table")
+GROUPS = ("int", "pow2", "shift", "codebook", "ops", "table", "big")
 
 
 class _Op(nn.Module):
@@ -139,6 +141,50 @@ def linear_layer(repeat: int, int_isas=(), groups=GROUPS) -> list:
     return rows, sizes
 
 
+BIG = (14336, 4096)  # the MLP layer of a 7B-parameter language model: its weights miss every cache
+
+
+def big_layer(repeat: int) -> list:
+    """The bandwidth-bound case: a 14336x4096 layer at batch 1 and 64, lowbit's kernels at 2, 4 and
+    8 bits (int: symmetric; pow2; vlut: per-channel codebooks) against torch FP32 and torch's
+    dynamic int8 (onednn), each paired with a copy of the FP32 weights (a tensor copy_ of
+    O*K float32 values, cold in cache as the weights are). GB/s counts the weight bytes each
+    call reads; the copy's GB/s counts the bytes it reads and writes (as STREAM's copy does)."""
+    torch.manual_seed(0)
+    O, K = BIG
+    fp32 = nn.Linear(K, O)
+    w = fp32.weight.detach()
+    mods = {"torch FP32": fp32}
+    if "onednn" in torch.backends.quantized.supported_engines:
+        mods["torch dynamic int8 (onednn)"] = dynamic_int8(copy.deepcopy(fp32), "onednn")
+    for bits in (2, 4, 8):
+        qp = lb.calibrate(w, "symmetric", bits, "channel")
+        mods[f"int ({bits}-bit symmetric)"] = IntLinear(lb.fake_quantize(w, qp), qp, fp32.bias)
+        qp = lb.calibrate(w, "pow2", bits, "channel")
+        mods[f"pow2 ({bits}-bit pow2)"] = ShiftLinear(lb.fake_quantize(w, qp), qp, fp32.bias)
+    for bits in (2, 4):
+        qp = _codebook_qp(w, bits)
+        mods[f"vlut ({bits}-bit codebook)"] = VLUTLinear(lb.fake_quantize(w, qp), qp, fp32.bias)
+    weight_bytes = {n: (4 * w.numel() if n == "torch FP32" else O * K if "int8" in n else m.model_size())
+                    for n, m in mods.items()}
+    src, dst = w.clone(), torch.empty_like(w)
+    rows = []
+    with torch.no_grad():
+        for batch in (1, 64):
+            x = torch.randn(batch, K)
+            for name, mod in mods.items():
+                if "int8" in name:
+                    torch.backends.quantized.engine = "onednn"
+                t, t_copy, _ = paired_times(lambda: mod(x), lambda: dst.copy_(src), repeat=repeat)
+                rows.append({"batch": batch, "ours": name, "ms": 1e3 * t, "weight_bytes": weight_bytes[name],
+                             "GB/s": weight_bytes[name] / t / 1e9, "copy_ms": 1e3 * t_copy,
+                             "copy GB/s": 2 * 4 * w.numel() / t_copy / 1e9})
+    fp = {r["batch"]: r["ms"] for r in rows if r["ours"] == "torch FP32"}
+    for r in rows:
+        r["vs FP32"] = fp[r["batch"]] / r["ms"]
+    return rows
+
+
 def cpu_time_per_call(fn, calls: int) -> float:
     """Seconds of this process's CPU time per call (time.process_time): unlike wall time,
     it barely moves when other jobs share the cores."""
@@ -228,7 +274,7 @@ def lenet(images: int) -> dict:
     return out
 
 
-def markdown(env, rows, sizes, le, cpu_rows) -> str:
+def markdown(env, rows, sizes, le, cpu_rows, big_rows=()) -> str:
     out = [f"# Packed inference ({env['threads']} threads, {env['isa']}, torch {env['torch']}, {env['cpu']}, "
            f"load average {env['load_average_1min']} at the start, OMP_WAIT_POLICY={env['omp_wait_policy']})", "",
            f"`{env['command']}` on {env['date']}; 1-minute load average {env['load_average_1min']} at the start, "
@@ -239,6 +285,17 @@ def markdown(env, rows, sizes, le, cpu_rows) -> str:
         out.append(f"| {r['batch']} | {r['ours']} | {r['ours_ms']:.2f} | {r['baseline']} | "
                    f"{r['baseline_ms']:.2f} | {r['speedup']:.2f}x |")
     out += ["", "| weights | bytes |", "|---|---|"] + [f"| {k} | {v:,} |" for k, v in sizes.items()]
+    if big_rows:
+        out += ["", f"## {BIG[0]}x{BIG[1]} linear layer: the bandwidth-bound case", "",
+                "Weights that miss every cache: GB/s of the weight bytes each call reads, against a copy "
+                "of the FP32 weights timed alternately with it (GB/s of the bytes the copy reads and writes, as "
+                "STREAM counts them).", "",
+                "| batch | weights | ms | weight MB | GB/s | vs FP32 | copy GB/s | GB/s vs copy |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in big_rows:
+            out.append(f"| {r['batch']} | {r['ours']} | {r['ms']:.2f} | {r['weight_bytes'] / 1e6:.1f} | "
+                       f"{r['GB/s']:.1f} | {r['vs FP32']:.2f}x | {r['copy GB/s']:.1f} | "
+                       f"{r['GB/s'] / r['copy GB/s']:.2f} |")
     if cpu_rows:
         names = [k[3:] for k in cpu_rows[0] if k.startswith("vs ")]
         out += ["", "### One thread each, CPU time per call", "",
@@ -280,7 +337,7 @@ def main():
                     help="comma-separated kernel groups to time on the 4096x4096 layer: int (uniform weights), pow2 "
                          "(power of two, 2..8 bits, the default ShiftLinear), shift (the row-packed shift and LUT "
                          "kernels), codebook (vlut at 2, 3, 4, 8 bits and LUT), ops (direct operator calls), "
-                         "table (every registered kernel at 4 bits)")
+                         "table (every registered kernel at 4 bits), big (a 14336x4096 layer, GB/s against a copy)")
     args = ap.parse_args()
     lb.set_kernel_isa(args.isa)
     keep_allocations_warm()
@@ -294,14 +351,15 @@ def main():
     if bad:
         ap.error(f"--groups takes {', '.join(GROUPS)}, got {', '.join(bad)}")
     rows, sizes = linear_layer(args.repeat, int_isas, groups)
+    big_rows = big_layer(args.repeat) if "big" in groups else []
     le = lenet(args.images)
     cpu_rows = single_thread_cpu(int_isas, groups)
     set_threads(args.threads)
     env["load_average_end"] = round(os.getloadavg()[0], 2)
-    text = markdown(env, rows, sizes, le, cpu_rows)
+    text = markdown(env, rows, sizes, le, cpu_rows, big_rows)
     print(text)
     write_results("inference", {"environment": env, "linear": rows, "sizes": sizes, "lenet5": le,
-                                "single_thread_cpu": cpu_rows}, text)
+                                "single_thread_cpu": cpu_rows, "big_layer": big_rows}, text)
 
 
 if __name__ == "__main__":
