@@ -66,10 +66,23 @@ std::vector<int64_t> out_shape(const at::Tensor& x, int64_t O) {
   return s;
 }
 
-void check_bias(const c10::optional<at::Tensor>& bias, int64_t O) {
-  if (!bias) return;
+// The bias, checked against O outputs: contiguous float32 [O], or undefined when there is none.
+at::Tensor checked_bias(const c10::optional<at::Tensor>& bias, int64_t O) {
+  if (!bias) return at::Tensor();
   TORCH_CHECK_TYPE(bias->scalar_type() == at::kFloat, "bias must be float32, got ", bias->scalar_type());
   TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == O, "bias must have shape [", O, "], got ", bias->sizes());
+  return bias->contiguous();
+}
+
+const float* data_or_null(const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
+
+// Per-group value tables of a float-activation kernel: float32 [groups, 2^bits], groups dividing O.
+void check_tables(const at::Tensor& tables, int64_t O, int64_t bits) {
+  TORCH_CHECK_TYPE(tables.scalar_type() == at::kFloat, "tables must be float32, got ", tables.scalar_type());
+  TORCH_CHECK_VALUE(tables.dim() == 2 && tables.size(1) == (int64_t(1) << bits) && tables.size(0) >= 1 &&
+                        O % tables.size(0) == 0,
+                    "tables must be [groups, 2^bits = ", int64_t(1) << bits, "] with groups dividing ", O,
+                    ", got shape ", tables.sizes());
 }
 
 // Activations -> symmetric integer codes (|code| <= 2^(act_bits-1) - 1) and their step:
@@ -127,11 +140,10 @@ at::Tensor shift_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int6
   const at::Tensor xq = codes.reshape({-1, x_in.size(-1)});
   check_packed(w, xq.size(1), bits);
   check_w_scale(w_scale, O);
-  check_bias(bias_in, O);
-  const at::Tensor bias = bias_in ? bias_in->contiguous() : at::Tensor();
+  const at::Tensor bias = checked_bias(bias_in, O);
   at::Tensor out = at::empty({xq.size(0), O}, x_in.options());
   K::shift_gemm(xq.data_ptr<int8_t>(), xq.size(0), xq.size(1), w.data_ptr<uint8_t>(), O, int(bits),
-                step.item<float>(), w_scale.data_ptr<double>(), bias.defined() ? bias.data_ptr<float>() : nullptr,
+                step.item<float>(), w_scale.data_ptr<double>(), data_or_null(bias),
                 m, nullptr, out.data_ptr<float>(), O, 1);
   return out.reshape(out_shape(x_in, O));
 }
@@ -142,16 +154,11 @@ at::Tensor lut_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_
   const at::Tensor x = as_matrix(x_in, "x"), w = w_in.contiguous(), tables = tables_in.contiguous();
   check_packed(w, x.size(1), bits);
   const int64_t O = w.size(0);
-  TORCH_CHECK_TYPE(tables.scalar_type() == at::kFloat, "tables must be float32, got ", tables.scalar_type());
-  TORCH_CHECK_VALUE(tables.dim() == 2 && tables.size(1) == (int64_t(1) << bits) && tables.size(0) >= 1 &&
-                        O % tables.size(0) == 0,
-                    "tables must be [groups, 2^bits = ", int64_t(1) << bits, "] with groups dividing ", O,
-                    ", got shape ", tables.sizes());
-  check_bias(bias_in, O);
-  const at::Tensor bias = bias_in ? bias_in->contiguous() : at::Tensor();
+  check_tables(tables, O, bits);
+  const at::Tensor bias = checked_bias(bias_in, O);
   at::Tensor out = at::empty({x.size(0), O}, x.options());
   K::lut_gemm(x.data_ptr<float>(), x.size(0), x.size(1), w.data_ptr<uint8_t>(), O, int(bits),
-              tables.data_ptr<float>(), tables.size(0), bias.defined() ? bias.data_ptr<float>() : nullptr,
+              tables.data_ptr<float>(), tables.size(0), data_or_null(bias),
               out.data_ptr<float>(), O, 1);
   return out.reshape(out_shape(x_in, O));
 }
@@ -221,8 +228,7 @@ at::Tensor int_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_
   const int64_t O = w.size(0);
   check_w_scale(w_scale, O);
   check_zero_point(z, O, bits);
-  check_bias(bias_in, O);
-  const at::Tensor bias = bias_in ? bias_in->contiguous() : at::Tensor();
+  const at::Tensor bias = checked_bias(bias_in, O);
   // One dynamic step per row, max|x| / (2^(act_bits-1) - 1), as qparams' 'maxabs' rule.
   at::Tensor step = at::empty({N}, x.options());
   at::Tensor codes = at::empty({N, Kd}, x.options().dtype(at::kChar));
@@ -231,7 +237,7 @@ at::Tensor int_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_
                     "x contains NaN or Inf");
   at::Tensor out = at::empty({N, O}, x.options());
   K::int_gemm(codes.data_ptr<int8_t>(), N, Kd, w.data_ptr<uint8_t>(), O, int(bits), z.data_ptr<int32_t>(),
-              step.data_ptr<float>(), w_scale.data_ptr<double>(), bias.defined() ? bias.data_ptr<float>() : nullptr,
+              step.data_ptr<float>(), w_scale.data_ptr<double>(), data_or_null(bias),
               nullptr, out.data_ptr<float>(), O, 1);
   return out.reshape(out_shape(x_in, O));
 }
@@ -260,11 +266,10 @@ at::Tensor pow2_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64
   check_int_packed(w, xq.size(1), bits);
   const int64_t O = w.size(0);
   check_w_scale(w_scale, O);
-  check_bias(bias_in, O);
-  const at::Tensor bias = bias_in ? bias_in->contiguous() : at::Tensor();
+  const at::Tensor bias = checked_bias(bias_in, O);
   at::Tensor out = at::empty({xq.size(0), O}, x_in.options());
   K::pow2_gemm(xq.data_ptr<int8_t>(), xq.size(0), xq.size(1), w.data_ptr<uint8_t>(), O, int(bits), step.item<float>(),
-               w_scale.data_ptr<double>(), bias.defined() ? bias.data_ptr<float>() : nullptr, nullptr,
+               w_scale.data_ptr<double>(), data_or_null(bias), nullptr,
                out.data_ptr<float>(), O, 1);
   return out.reshape(out_shape(x_in, O));
 }
@@ -276,16 +281,11 @@ at::Tensor vlut_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64
   const at::Tensor x = as_matrix(x_in, "x"), w = w_in.contiguous(), tables = tables_in.contiguous();
   check_int_packed(w, x.size(1), bits);
   const int64_t O = w.size(0);
-  TORCH_CHECK_TYPE(tables.scalar_type() == at::kFloat, "tables must be float32, got ", tables.scalar_type());
-  TORCH_CHECK_VALUE(tables.dim() == 2 && tables.size(1) == (int64_t(1) << bits) && tables.size(0) >= 1 &&
-                        O % tables.size(0) == 0,
-                    "tables must be [groups, 2^bits = ", int64_t(1) << bits, "] with groups dividing ", O,
-                    ", got shape ", tables.sizes());
-  check_bias(bias_in, O);
-  const at::Tensor bias = bias_in ? bias_in->contiguous() : at::Tensor();
+  check_tables(tables, O, bits);
+  const at::Tensor bias = checked_bias(bias_in, O);
   at::Tensor out = at::empty({x.size(0), O}, x.options());
   K::vlut_gemm(x.data_ptr<float>(), x.size(0), x.size(1), w.data_ptr<uint8_t>(), O, int(bits),
-               tables.data_ptr<float>(), tables.size(0), bias.defined() ? bias.data_ptr<float>() : nullptr,
+               tables.data_ptr<float>(), tables.size(0), data_or_null(bias),
                out.data_ptr<float>(), O, 1);
   return out.reshape(out_shape(x_in, O));
 }
