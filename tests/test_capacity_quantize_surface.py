@@ -57,6 +57,25 @@ def test_retraining_that_hurts_is_not_kept():
     assert kept[2]["accuracy_direct"] > wrecked[2]["accuracy_direct"]
 
 
+def test_retraining_that_diverges_is_undone_and_said():
+    torch.manual_seed(0)
+    x, y = cap.fcdnn_dataset(64, 8, seed=0)
+    model = cap.FCDNN(16, 1, n_in=8)
+    cap.train_memorization(model, x, y, lr=0.05, max_epochs=150)
+    # a learning rate this large turns the weights infinite within the first epoch
+    records = cap.quantize_under_capacity(model, x, y, bits=(8, 6), retrain_epochs=2, lr=1e30,
+                                          keep_direct=False)
+    assert [r["diverged"] for r in records] == [False, True, True]
+    assert all(r["accuracy"] == r["accuracy_direct"] for r in records[1:])
+    calm = cap.quantize_under_capacity(model, x, y, bits=(8, 6), retrain_epochs=2)
+    assert not any(r["diverged"] for r in calm)
+    assert records[1]["accuracy_direct"] == calm[1]["accuracy_direct"]
+    step = cap.epoch_fn(x, y, 16, check_finite=True)
+    lb.attach(model, bits=4)
+    with pytest.raises(cap.TrainingDiverged, match="left a weight NaN or infinite"):
+        step(model, torch.optim.SGD(model.parameters(), lr=1e30))
+
+
 def test_noise_is_filter_normalized():
     model = cap.cnn_model("A")
     d = cap.filter_normalized_direction(model, seed=3)

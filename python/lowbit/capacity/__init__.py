@@ -22,7 +22,7 @@ from .quantize import PAPER_BITS, paper_config, precision_threshold, quantize_un
 from .search import CapacityResult, capacity_search, plot_capacity_curve
 from .surface import filter_normalized_direction, loss_surface, plot_loss_surfaces
 from .tasks import build, dataset, memorize, quantize_job, result_record, spec_name, trained
-from .training import (DEFAULT_HPARAMS, PAPER_SPACE, STOPS, TrainResult, epoch_fn,
+from .training import (DEFAULT_HPARAMS, PAPER_SPACE, STOPS, TrainingDiverged, TrainResult, epoch_fn,
                        memorization_accuracy, train_memorization)
 
 __all__ = [
@@ -31,7 +31,7 @@ __all__ = [
     "conv_bits_per_parameter", "PAPER_BITS_PER_PARAM",
     "FCDNN", "MemorizationCNN", "MemorizationLSTM", "cnn_model", "CNN_MODELS", "CNN_PAPER_PARAMS",
     "parameter_split", "model_kind",
-    "train_memorization", "memorization_accuracy", "epoch_fn", "TrainResult", "STOPS", "PAPER_SPACE",
+    "train_memorization", "memorization_accuracy", "epoch_fn", "TrainingDiverged", "TrainResult", "STOPS", "PAPER_SPACE",
     "DEFAULT_HPARAMS",
     "capacity_search", "CapacityResult", "plot_capacity_curve", "measure_capacity", "capacity_job",
     "input_limit",

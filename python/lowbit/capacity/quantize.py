@@ -20,7 +20,7 @@ from ..retrain import retrain
 from ..schedules import Gradual
 from .information import mutual_information
 from .models import model_kind
-from .training import epoch_fn, memorization_accuracy
+from .training import TrainingDiverged, epoch_fn, memorization_accuracy
 
 PAPER_BITS = (8, 6, 5, 4, 3, 2)
 
@@ -46,12 +46,16 @@ def quantize_under_capacity(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     """Quantize a copy of the trained `model` to each of `bits` in turn (from the weights
     retrained at the previous precision), retraining `retrain_epochs` epochs on (x, y) after
     each step. Returns one record per precision, the float model first:
-    {'bits': None | b, 'accuracy_direct': before retraining, 'accuracy': after, 'mi': bits}.
+    {'bits': None | b, 'accuracy_direct': before retraining, 'accuracy': after, 'mi': bits,
+    'diverged': whether retraining diverged and was undone}.
 
     keep_direct: when no retraining epoch reaches the directly quantized model's accuracy,
     keep the directly quantized weights (and their accuracy). Retraining is meant as a
     fine-tune; at full capacity SGD's noise can undo memorized samples instead (FCDNN(32)x2:
     8 bits direct 95.7 %, after 4 retraining epochs 91.0 %).
+    A retraining that diverges (a weight turns NaN or infinite) is undone: that precision
+    keeps its directly quantized weights and accuracy, its record says 'diverged': True, and
+    the next precision starts from them with a fresh optimizer.
     """
     bits = list(bits)
     if not bits or any(isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 8 for b in bits):
@@ -64,10 +68,10 @@ def quantize_under_capacity(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     n = len(y)
     float_acc = memorization_accuracy(model, x, y)
     records = [{"bits": None, "accuracy_direct": float_acc, "accuracy": float_acc,
-                "mi": mutual_information(float_acc, n)}]
+                "mi": mutual_information(float_acc, n), "diverged": False}]
     hooks.attach(model, config or paper_config(model, bits[0]))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    train = epoch_fn(x, y, batch_size, seed)
+    train = epoch_fn(x, y, batch_size, seed, check_finite=True)
     score = lambda m: memorization_accuracy(m, x, y)  # noqa: E731
     steps = bits
     if progress:
@@ -75,18 +79,22 @@ def quantize_under_capacity(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     for b in steps:
         hooks.set_bits(model, b)
         direct = score(model)
-        acc = direct
+        acc, diverged = direct, False
         if retrain_epochs:
-            before = copy.deepcopy(model.state_dict()) if keep_direct else None
-            # Gradual with one precision: re-quantize at b, retrain, keep the best epoch.
-            hist = retrain(model, train, Gradual([b], epochs_per_stage=retrain_epochs),
-                           optimizer=optimizer, evaluate=score, progress=False)
-            acc = max(hist["score"])
-            if keep_direct and acc < direct:
+            before = copy.deepcopy(model.state_dict())
+            try:
+                # Gradual with one precision: re-quantize at b, retrain, keep the best epoch.
+                hist = retrain(model, train, Gradual([b], epochs_per_stage=retrain_epochs),
+                               optimizer=optimizer, evaluate=score, progress=False)
+                acc = max(hist["score"])
+            except TrainingDiverged:
+                diverged = True
+                optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+            if diverged or (keep_direct and acc < direct):
                 model.load_state_dict(before)
                 acc = direct
         records.append({"bits": b, "accuracy_direct": direct, "accuracy": acc,
-                        "mi": mutual_information(acc, n)})
+                        "mi": mutual_information(acc, n), "diverged": diverged})
     return records
 
 

@@ -66,11 +66,24 @@ def memorization_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return correct / len(y)
 
 
+class TrainingDiverged(FloatingPointError):
+    """A training step left a weight NaN or infinite (the learning rate is too high for
+    this model at this precision)."""
+
+
+def _all_finite(model: nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
 def epoch_fn(x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
-             seed: int = 0, device: DeviceLike = None) -> Callable[[nn.Module, torch.optim.Optimizer], float]:
+             seed: int = 0, device: DeviceLike = None,
+             check_finite: bool = False) -> Callable[[nn.Module, torch.optim.Optimizer], float]:
     """One seeded, shuffled epoch over (x, y): callable(model, optimizer) -> mean loss, the
     shape `lowbit.retrain` takes. device: where (x, y) live during the epochs (moved once;
-    the model must be there too); the shuffle is drawn on the CPU either way."""
+    the model must be there too); the shuffle is drawn on the CPU either way.
+    check_finite: raise TrainingDiverged as soon as a step leaves a weight NaN or infinite
+    (a check of every weight after every step; the quantizer's hooks would otherwise fail
+    on the next forward with a less telling error)."""
     positive_int("batch_size", batch_size)
     g = torch.Generator().manual_seed(seed)
     if device is not None:
@@ -87,6 +100,9 @@ def epoch_fn(x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
             loss = F.cross_entropy(model(x[idx]), y[idx])
             loss.backward()
             optimizer.step()
+            if check_finite and not _all_finite(model):
+                raise TrainingDiverged(f"step {i // batch_size + 1} of the epoch left a weight NaN or "
+                                       f"infinite (its loss was {float(loss):.4g})")
             total += float(loss) * len(idx)
         return total / len(y)
     return run

@@ -16,7 +16,7 @@ from torch import nn
 
 ACTIVATIONS = {
     "integer": "rounds activations to integers on the fly (outputs differ from the frozen model by "
-            "that rounding)",
+               "that rounding)",
     "float": "keeps float activations (the frozen model's outputs up to summation order)",
 }
 OPTIONS = ("act_bits", "x_scale", "method")  # convert's kernel options
