@@ -20,11 +20,17 @@ def test_paper_quantizers_per_family():
     assert sorted(t.param for t in st.targets) == ["weight_hh_l0", "weight_ih_l0"]  # two steps
 
 
-def test_quantize_under_capacity_records_and_threshold():
+def _memorized_fcdnn():
+    """A 16-unit FCDNN trained to memorize 64 random samples, and the samples."""
     torch.manual_seed(0)
     x, y = cap.fcdnn_dataset(64, 8, seed=0)
     model = cap.FCDNN(16, 1, n_in=8)
     cap.train_memorization(model, x, y, lr=0.05, max_epochs=150)
+    return model, x, y
+
+
+def test_quantize_under_capacity_records_and_threshold():
+    model, x, y = _memorized_fcdnn()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     records = cap.quantize_under_capacity(model, x, y, bits=(8, 4, 2), retrain_epochs=2)
     assert [r["bits"] for r in records] == [None, 8, 4, 2]
@@ -43,10 +49,7 @@ def test_quantize_under_capacity_records_and_threshold():
 
 
 def test_retraining_that_hurts_is_not_kept():
-    torch.manual_seed(0)
-    x, y = cap.fcdnn_dataset(64, 8, seed=0)
-    model = cap.FCDNN(16, 1, n_in=8)
-    cap.train_memorization(model, x, y, lr=0.05, max_epochs=150)
+    model, x, y = _memorized_fcdnn()
     # a learning rate this large wrecks whatever the network had stored
     wrecked = cap.quantize_under_capacity(model, x, y, bits=(8, 6), retrain_epochs=1, lr=50.0,
                                           keep_direct=False)
@@ -58,10 +61,7 @@ def test_retraining_that_hurts_is_not_kept():
 
 
 def test_retraining_that_diverges_is_undone_and_said():
-    torch.manual_seed(0)
-    x, y = cap.fcdnn_dataset(64, 8, seed=0)
-    model = cap.FCDNN(16, 1, n_in=8)
-    cap.train_memorization(model, x, y, lr=0.05, max_epochs=150)
+    model, x, y = _memorized_fcdnn()
     # a learning rate this large turns the weights infinite within the first epoch
     records = cap.quantize_under_capacity(model, x, y, bits=(8, 6), retrain_epochs=2, lr=1e30,
                                           keep_direct=False)

@@ -43,6 +43,7 @@ def test_every_scheme_kernel_is_registered_and_every_kernel_serves_a_scheme():
     named = {k for spec in schemes.SCHEMES.values() for k in spec.kernels}
     assert named == set(KERNELS), "the scheme table and the kernel table name different kernels"
     assert set(lb.inference.MODES) == {"auto"} | set(KERNELS)
+    assert {kernel for kernel, _, _ in CASES} == set(KERNELS)   # every kernel is run below
     for record in KERNELS.values():
         assert record.fallback is None or record.fallback in KERNELS
         for op in record.ops:

@@ -60,5 +60,4 @@ def test_op_is_benchmarked(name):
 
 def test_the_generic_kernel_checks_cover_every_registered_kernel():
     assert KERNEL_OPS <= set(DISCOVERED), sorted(KERNEL_OPS - set(DISCOVERED))
-    assert "KERNELS" in (ROOT / "tests" / "test_kernel_table.py").read_text()
-    assert "KERNELS" in BENCHMARKS["bench_inference.py"]
+    assert "KERNELS" in BENCHMARKS["bench_inference.py"]   # its `table` rows time every record

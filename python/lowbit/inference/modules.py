@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import ops, schemes
-from .kernel_table import PackedKernel, register
 from ..quant import QParams, dequantize, quantize
 from ..reference.inference import lowest_exponent_code
 from ..reference.int_inference import MAX_K
+from .kernel_table import PackedKernel, register
 
 
 def _group_of_rows(qp: QParams, rows: int) -> torch.Tensor:
