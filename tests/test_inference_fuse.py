@@ -28,12 +28,13 @@ def _assert_fused_equal(converted, x):
     return fused
 
 
-@pytest.mark.parametrize("mode", ["shift", "lut"])
+@pytest.mark.parametrize("mode,scheme", [("shift", "pow2"), ("lut", "pow2"), ("int", "symmetric"),
+                                         ("int", "asymmetric")])
 @pytest.mark.parametrize("batch", [1, 5])
-def test_lenet_fused_equals_converted(isa, mode, batch):
-    converted = _converted(lb.models.LeNet5().eval(), mode=mode)
+def test_lenet_fused_equals_converted(isa, mode, scheme, batch):
+    converted = _converted(lb.models.LeNet5().eval(), mode=mode, scheme=scheme)
     fused = _assert_fused_equal(converted, torch.randn(batch, 1, 28, 28))
-    kind = "shift" if mode == "shift" else "lut"
+    kind = mode
     assert fused.steps() == [f"{kind}_conv2d", "relu", "max_pool2d", f"{kind}_conv2d", "relu", "max_pool2d",
                              "flatten", f"{kind}_linear", "relu", f"{kind}_linear", "relu", "linear"]
     assert fused.model_size() == lb.inference.model_size(converted)
@@ -55,15 +56,32 @@ def test_shift_conv_kernel_against_the_integer_reference(isa):
     assert torch.equal(out, ref.reshape(2, -1, 7).transpose(1, 2).reshape(out.shape))
 
 
+@pytest.mark.parametrize("scheme", ["symmetric", "asymmetric"])
+def test_int_conv_kernel_against_the_integer_reference(isa, scheme):
+    """The direct kernel (fused int convolutions of up to 256 taps) against R.int_linear on
+    torch's own unfold of the input: each window rounded with its own step."""
+    conv = nn.Conv2d(3, 7, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2), bias=True)
+    converted = _converted(nn.Sequential(conv).eval(), scheme=scheme, quantize_output=True)
+    fused, part = lb.inference.fuse(converted), converted[0].parts[0]
+    x = torch.randn(2, 3, 9, 8)
+    x[1, 1] = 0.0  # windows of zeros too
+    rows = F.unfold(x, (3, 2), (1, 2), (1, 2), (2, 1)).transpose(1, 2).reshape(-1, 18)
+    ref = R.int_linear(rows, part.w_packed, part.bits, part.w_scale, part.zero_point, part.bias, 8)
+    out = fused(x)
+    assert torch.equal(out, ref.reshape(2, -1, 7).transpose(1, 2).reshape(out.shape))
+
+
 @settings(max_examples=25, deadline=None)
 @given(cin=st.integers(1, 6), mult=st.integers(1, 3), groups=st.sampled_from([1, 2]), k=st.integers(1, 4),
        stride=st.integers(1, 2), pad=st.integers(0, 2), dil=st.integers(1, 2), size=st.integers(6, 11),
-       bits=st.sampled_from([2, 3, 4, 5, 8]), mode=st.sampled_from(["shift", "lut"]),
+       bits=st.sampled_from([2, 3, 4, 5, 8]), mode=st.sampled_from(["shift", "lut", "int"]),
        method=st.sampled_from(["auto", "literal"]), act_bits=st.sampled_from([8, 4]), batch=st.integers(1, 3),
-       bias=st.booleans(), pool=st.booleans(), seed=st.integers(0, 2 ** 16),
+       bias=st.booleans(), pool=st.booleans(), asymmetric=st.booleans(), seed=st.integers(0, 2 ** 16),
        isa=st.sampled_from(lb.threads.supported_isas()))
 def test_random_chains_fused_equal_converted(cin, mult, groups, k, stride, pad, dil, size, bits, mode, method,
-                                             act_bits, batch, bias, pool, seed, isa):
+                                             act_bits, batch, bias, pool, asymmetric, seed, isa):
+    """Small convolutions (up to 6 x 4 x 4 = 96 taps) run on the direct kernel in the fused
+    plan and on im2col rows unfused: both give the same integer sums, so the same floats."""
     torch.manual_seed(seed)
     cin *= groups
     size = max(size, dil * (k - 1) + 1)
@@ -76,7 +94,7 @@ def test_random_chains_fused_equal_converted(cin, mult, groups, k, stride, pad, 
     with torch.no_grad():
         features = nn.Sequential(*layers)(x).shape[1]
     model = nn.Sequential(*layers, nn.Linear(features, 5), nn.ReLU(), nn.Linear(5, 3)).eval()
-    scheme = "pow2" if mode == "shift" else "symmetric"
+    scheme = {"shift": "pow2", "lut": "symmetric", "int": "asymmetric" if asymmetric else "symmetric"}[mode]
     converted = _converted(model, mode=mode, scheme=scheme, bits=bits, act_bits=act_bits,
                            **({"method": method} if mode == "shift" else {}))
     lb.set_kernel_isa(isa)
@@ -84,6 +102,33 @@ def test_random_chains_fused_equal_converted(cin, mult, groups, k, stride, pad, 
         _assert_fused_equal(converted, x)
     finally:
         lb.set_kernel_isa("auto")
+
+
+@pytest.mark.parametrize("mode,scheme,bits", [("int", "symmetric", 8), ("int", "asymmetric", 3),
+                                              ("shift", "pow2", 4), ("shift", "pow2", 8)])
+def test_convolutions_on_both_sides_of_the_direct_kernel_limit(isa, mode, scheme, bits):
+    """256 taps per group run on the direct kernel, 260 on im2col rows; 8-bit power-of-two
+    weights (up to 2^30) exceed exact float sums and fall back to im2col at any size."""
+    for cin in (16, 65):  # x 2 x 2 taps
+        torch.manual_seed(cin)
+        model = nn.Sequential(nn.Conv2d(cin, 6, 2, padding=1), nn.ReLU(), nn.Conv2d(6, 3, 3, stride=2)).eval()
+        converted = _converted(model, mode=mode, scheme=scheme, bits=bits, quantize_output=True)
+        _assert_fused_equal(converted, torch.randn(3, cin, 7, 9))
+
+
+def test_nan_input_of_fused_convolutions():
+    """Integer-activation kernels raise, fused and unfused; float-activation tables carry
+    NaN to that image's outputs only, as the fake-quant model does."""
+    x = torch.randn(4, 1, 28, 28)
+    x[2, 0, 5, 7] = float("nan")
+    for mode, scheme in (("int", "symmetric"), ("shift", "pow2"), ("lut", "symmetric")):
+        converted = _converted(lb.models.LeNet5().eval(), mode=mode, scheme=scheme)
+        for model in (lb.inference.fuse(converted), converted):
+            if mode == "lut":
+                assert model(x).isnan().any(1).tolist() == [False, False, True, False]
+                continue
+            with pytest.raises(ValueError, match="x contains NaN|input of an? (int|shift) layer contains NaN"):
+                model(x)
 
 
 def test_fuse_or_keep_fuses_what_it_can():

@@ -31,7 +31,27 @@ void im2col(const T* x, const Conv2dShape& s, int64_t c0, int64_t channels, T* c
 template void im2col<int8_t>(const int8_t*, const Conv2dShape&, int64_t, int64_t, int8_t*);
 template void im2col<float>(const float*, const Conv2dShape&, int64_t, int64_t, float*);
 
+namespace {
+// m or v, whichever is larger; NaN wins (as in torch).
+inline float max_nan(float m, float v) { return v > m || v != v ? v : m; }
+}  // namespace
+
 void max_pool2d(const float* x, const Conv2dShape& s, float* out) {
+  if (s.ph == 0 && s.pw == 0) {  // every window inside the image: no bounds to check
+    for (int64_t c = 0; c < s.C; ++c) {
+      const float* img = x + c * s.H * s.W;
+      for (int64_t oh = 0; oh < s.Ho; ++oh, out += s.Wo) {
+        const float* top = img + oh * s.sh * s.W;
+        for (int64_t ow = 0; ow < s.Wo; ++ow) out[ow] = top[ow * s.sw];
+        for (int64_t i = 0; i < s.kh; ++i) {
+          const float* row = top + i * s.dh * s.W;
+          for (int64_t j = (i == 0); j < s.kw; ++j)
+            for (int64_t ow = 0; ow < s.Wo; ++ow) out[ow] = max_nan(out[ow], row[ow * s.sw + j * s.dw]);
+        }
+      }
+    }
+    return;
+  }
   for (int64_t c = 0; c < s.C; ++c) {
     const float* img = x + c * s.H * s.W;
     for (int64_t oh = 0; oh < s.Ho; ++oh)
@@ -44,7 +64,7 @@ void max_pool2d(const float* x, const Conv2dShape& s, float* out) {
             const int64_t w = ow * s.sw - s.pw + j * s.dw;
             if (w < 0 || w >= s.W) continue;
             const float v = img[h * s.W + w];
-            if (v > m || std::isnan(v)) m = v;  // NaN propagates, as in torch
+            m = max_nan(m, v);
           }
         }
         *out++ = m;

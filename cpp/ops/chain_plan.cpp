@@ -10,6 +10,7 @@
 #include <torch/custom_class.h>
 #include <torch/library.h>
 
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
@@ -20,9 +21,21 @@
 #include "lowbit/packed_rows.h"
 #include "ops/check.h"
 
+namespace lowbit {
+// The unsigned fields [O x K] of O bit-plane rows (int_rows.h): the inverse of
+// pack_int_rows with offset 0 (int_pack.cpp). Returns false for bits outside 2..8.
+LOWBIT_KERNEL(bool, unpack_int_rows, (const uint8_t* w, int64_t O, int64_t K, int bits, uint8_t* fields),
+              (w, O, K, bits, fields))
+}  // namespace lowbit
+
 namespace lowbit::ops {
 namespace {
 namespace K = lowbit::kernels;
+
+// Convolutions with at most this many taps per group run on direct_conv2d when its float
+// sums are exact: below it, im2col rows padded to 64 fields and per-row set-up cost more
+// than the products (measured with benchmarks/bench_models.py, LeNet-5).
+constexpr int64_t kDirectMaxTaps = 256;
 
 // Layers on bit-plane rows (method "planes"): ShiftLinear's default layout on the pow2
 // kernel, VLUTLinear on the vlut kernel.
@@ -43,7 +56,45 @@ struct PackedLayer {
   int64_t in = 0;                  // linear: input features; conv: input channels
   bool conv = false;
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
+  // conv on direct_conv2d: per group, the integer weights as floats [Kg x O / groups]
+  std::vector<std::vector<float>> direct;
 };
+
+int64_t taps(const PackedLayer& L) { return L.in / L.groups * L.kh * L.kw; }
+
+// The integer weight of each field of bit-plane rows: (u - zero_point) for uniform codes,
+// sign(c) 2^(|c| - k_lo) for power-of-two codes (c = u - 2^(bits-1), as pow2_gemm reads them).
+float int_weight(const PackedLayer& L, int64_t o, uint8_t u) {
+  if (L.kind == Kind::integer) return float(int32_t(u) - L.zero_point.data_ptr<int32_t>()[o]);
+  const int Lmax = (1 << (L.bits - 1)) - 1, k_lo = std::max(1, Lmax - 30);
+  const int c = int(u) - (1 << (L.bits - 1)), a = c < 0 ? -c : c;
+  if (u == 0 || a < k_lo) return 0.0f;
+  return std::ldexp(c < 0 ? -1.0f : 1.0f, a - k_lo);
+}
+
+// Fills L.direct when the layer is a convolution with few taps whose sums direct_conv2d
+// computes exactly; leaves it empty otherwise (the layer then runs on im2col rows).
+void plan_direct(PackedLayer& L) {
+  const int64_t Kg = taps(L), Og = L.O / L.groups;
+  if (!L.conv || Kg > kDirectMaxTaps) return;
+  std::vector<uint8_t> fields(size_t(Og * Kg + 8));  // read_fields writes whole blocks of 8
+  std::vector<std::vector<float>> tables;
+  for (int64_t g = 0; g < L.groups; ++g) {
+    const uint8_t* packed = L.packed[size_t(g)].data_ptr<uint8_t>();
+    if (L.kind == Kind::integer || L.method == kPlanes) {  // bit-plane rows
+      TORCH_CHECK(K::unpack_int_rows(packed, Og, Kg, int(L.bits), fields.data()), "unpack_int_rows failed");
+    } else {  // row-packed codes
+      for (int64_t o = 0; o < Og; ++o)
+        read_fields(packed + o * packed_row_bytes(Kg, int(L.bits)), 0, Kg, int(L.bits), fields.data() + o * Kg);
+    }
+    std::vector<float> t(size_t(Kg * Og));
+    for (int64_t o = 0; o < Og; ++o)
+      for (int64_t k = 0; k < Kg; ++k) t[size_t(k * Og + o)] = int_weight(L, g * Og + o, fields[size_t(o * Kg + k)]);
+    if (!direct_conv_fits(t.data(), Kg, Og, int(L.act_bits))) return;
+    tables.push_back(std::move(t));
+  }
+  L.direct = std::move(tables);
+}
 
 // Integer codes of the whole input (shift layers) and their step, as quantize_activations.
 at::Tensor activation_codes(const PackedLayer& L, const at::Tensor& x, float* step) {
@@ -139,6 +190,7 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
   // Images in parallel; the kernels inside then run on one thread (nested regions do).
   const int nt = B > 1 ? int(std::min<int64_t>(num_threads(), B)) : 1;
   const int master_cpu = nt > 1 ? current_cpu() : -1;
+  std::exception_ptr error;  // an exception may not leave a parallel region: the first is rethrown after it
 #pragma omp parallel num_threads(nt)
   {
     leave_cpu(master_cpu);
@@ -147,9 +199,19 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
     std::vector<float> steps;
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t g = 0; g < L.groups; ++g) {
+      for (int64_t g = 0; g < L.groups; ++g) try {
         float* dst = o + (b * L.O + g * Og) * N;
         const float* bias = L.bias.defined() ? L.bias.data_ptr<float>() + g * Og : nullptr;
+        if (!L.direct.empty()) {
+          const float* table = L.direct[size_t(g)].data();
+          const double* ws = L.scale.data_ptr<double>() + g * Og;
+          const bool ok = L.shift ? K::direct_conv2d<int8_t>(codes.data_ptr<int8_t>() + b * image, s, g * Cg, Cg, table,
+                                                             Og, int(L.act_bits), step, ws, bias, dst)
+                                  : K::direct_conv2d<float>(x.data_ptr<float>() + b * image, s, g * Cg, Cg, table, Og,
+                                                            int(L.act_bits), 1.0f, ws, bias, dst);
+          TORCH_CHECK_VALUE(ok, "input of an int layer contains NaN or Inf");
+          continue;
+        }
         if (L.shift && L.method == 1 &&  // int8 multiply-add on 4-tap columns, when it applies
             K::shift_conv2d(codes.data_ptr<int8_t>() + b * image, s, g * Cg, Cg, L.packed[size_t(g)].data_ptr<uint8_t>(),
                             Og, int(L.bits), step, L.scale.data_ptr<double>() + g * Og, bias, dst)) {
@@ -167,18 +229,18 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
           K::im2col<float>(x.data_ptr<float>() + b * image, s, g * Cg, Cg, fcols.data());
           packed_product(L, g, fcols.data(), N, Kg, step, dst, true);
         }
+      } catch (...) {
+#pragma omp critical(lowbit_chain_error)
+        if (!error) error = std::current_exception();
       }
   }
+  if (error) std::rethrow_exception(error);
   return out;
 }
 
-at::Tensor relu(const at::Tensor& x, bool owned) {
-  at::Tensor y = owned ? x : at::empty_like(x);
-  const float* p = x.data_ptr<float>();
-  float* q = y.data_ptr<float>();
-  for (int64_t i = 0, n = x.numel(); i < n; ++i) q[i] = p[i] < 0.0f ? 0.0f : p[i];  // NaN stays NaN
-  return y;
-}
+// torch's own relu: vectorized and branch-free (a plain loop branches on the sign, and
+// mispredicts half the time on activations), NaN stays NaN as in nn.ReLU.
+at::Tensor relu(at::Tensor x, bool owned) { return owned ? at::relu_(x) : at::relu(x); }
 
 at::Tensor max_pool(const at::Tensor& x, const std::vector<int64_t>& k, const std::vector<int64_t>& st,
                     const std::vector<int64_t>& pad, const std::vector<int64_t>& dil) {
@@ -188,9 +250,14 @@ at::Tensor max_pool(const at::Tensor& x, const std::vector<int64_t>& k, const st
   s.Wo = Conv2dShape::out_size(s.W, s.kw, s.sw, s.pw, s.dw);
   TORCH_CHECK_VALUE(s.Ho > 0 && s.Wo > 0, "a fused max pool's window does not fit a ", s.H, "x", s.W, " input");
   at::Tensor out = at::empty({x.size(0), s.C, s.Ho, s.Wo}, x.options());
-  const int64_t in_img = s.C * s.H * s.W, out_img = s.C * s.Ho * s.Wo;
-  for (int64_t b = 0; b < x.size(0); ++b)
-    K::max_pool2d(x.data_ptr<float>() + b * in_img, s, out.data_ptr<float>() + b * out_img);
+  // One channel of one image at a time: every plane is a job.
+  const int64_t planes = x.size(0) * s.C, in_plane = s.H * s.W, out_plane = s.Ho * s.Wo;
+  Conv2dShape one = s;
+  one.C = 1;
+  const float* src = x.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+#pragma omp parallel for num_threads(threads_for(planes * in_plane)) schedule(static)
+  for (int64_t p = 0; p < planes; ++p) K::max_pool2d(src + p * in_plane, one, dst + p * out_plane);
   return out;
 }
 
@@ -258,6 +325,7 @@ class ChainPlan : public torch::CustomClassHolder {
     const int32_t* z = L.zero_point.data_ptr<int32_t>();
     for (int64_t i = 0; i < L.O; ++i)
       TORCH_CHECK_VALUE(z[i] >= 0 && z[i] < (1 << bits), "zero_point must hold fields in [0, ", (1 << bits) - 1, "]");
+    plan_direct(L);
     const bool is_conv = L.conv;
     add(std::string("int") + (is_conv ? "_conv2d" : "_linear"),
         [L = std::move(L), is_conv](const at::Tensor& x, bool) { return is_conv ? run_conv(L, x) : run_linear(L, x); });
@@ -294,6 +362,8 @@ class ChainPlan : public torch::CustomClassHolder {
     L.scale = scale.contiguous();
     L.act_bits = act_bits;
     L.x_scale = x_scale;
+    // 'literal' and 'int8'/'int16' name a kernel; the direct kernel gives the same integers
+    if (shift && (planes || method == "auto")) plan_direct(L);
     const bool is_conv = L.conv;
     // the step names the kernel as lowbit.schemes does: shift (either layout), vlut or lut
     add(std::string(shift ? "shift" : planes ? "vlut" : "lut") + (is_conv ? "_conv2d" : "_linear"),

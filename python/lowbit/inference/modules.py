@@ -283,6 +283,8 @@ class _ShiftConv(_PackedConv):
                 extra = x.abs().amax().reshape(1, 1)
             else:
                 # the kernels' own dynamic step (max|x| / L, 1 for all zeros), without the codes
+                if not bool(torch.isfinite(x).all()):  # qparams's own message would speak of weights
+                    raise ValueError("x contains NaN or Inf; shift layers need finite inputs")
                 scale = float(ops.qparams(x.reshape(1, -1), "symmetric", self.act_bits, 1, "maxabs")[0])
         outs: List[torch.Tensor] = []
         for g, part in enumerate(self.parts):
