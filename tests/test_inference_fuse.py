@@ -148,6 +148,21 @@ def test_ffdnn_and_a_static_activation_scale():
     _assert_fused_equal(converted, torch.randn(3, 1, 28, 28))
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("mode,scheme", [("int", "asymmetric"), ("shift", "pow2"), ("vlut", "pow2"),
+                                         ("lut", "symmetric")])
+def test_batches_split_over_threads_give_the_same_outputs(isa, mode, scheme, threads):
+    """Fused integer layers split a batch by rows over the threads (one parallel region per
+    layer); the outputs stay those of the unfused model, which splits output rows."""
+    lb.set_num_threads(threads)
+    try:
+        converted = _converted(lb.models.FFDNN().eval(), mode=mode, scheme=scheme, quantize_output=True)
+        for batch in (7, 64):
+            _assert_fused_equal(converted, torch.randn(batch, 1, 28, 28))
+    finally:
+        lb.set_num_threads(0)
+
+
 def test_fused_model_survives_deepcopy_pickle_and_state_dict():
     converted = _converted(lb.models.LeNet5().eval())
     fused = lb.inference.fuse(converted)

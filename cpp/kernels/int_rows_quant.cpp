@@ -64,7 +64,7 @@ bool quantize_row(const float* x, int64_t K, int L, int8_t* codes, float* step) 
 
 bool quantize_rows(const float* x, int64_t N, int64_t K, int act_bits, int8_t* codes, float* steps) {
   const int L = (1 << (act_bits - 1)) - 1;
-  const int nt = threads_for(N * K);
+  const int nt = int(std::min<int64_t>(threads_for(N * K), N));  // a thread without a row would only wake
   int bad = 0;
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(| : bad)
   for (int64_t n = 0; n < N; ++n) bad |= !quantize_row(x + n * K, K, L, codes + n * K, steps + n);
@@ -125,7 +125,7 @@ bool quantize_row(const float* x, int64_t K, int L, int8_t* codes, float* step) 
 #if defined(__AVX2__) && !(defined(__AVX512F__) && defined(__AVX512BW__))
 bool quantize_rows(const float* x, int64_t N, int64_t K, int act_bits, int8_t* codes, float* steps) {
   const int L = (1 << (act_bits - 1)) - 1;
-  const int nt = threads_for(N * K);
+  const int nt = int(std::min<int64_t>(threads_for(N * K), N));  // a thread without a row would only wake
   int bad = 0;
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(| : bad)
   for (int64_t n = 0; n < N; ++n) bad |= !quantize_row(x + n * K, K, L, codes + n * K, steps + n);

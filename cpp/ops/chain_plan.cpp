@@ -10,6 +10,8 @@
 #include <torch/custom_class.h>
 #include <torch/library.h>
 
+#include <omp.h>
+
 #include <exception>
 #include <functional>
 #include <string>
@@ -22,8 +24,10 @@
 #include "ops/check.h"
 
 namespace lowbit {
-// The unsigned fields [O x K] of O bit-plane rows (int_rows.h): the inverse of
-// pack_int_rows with offset 0 (int_pack.cpp). Returns false for bits outside 2..8.
+// pack_int_rows as in inference_ops.cpp; the unsigned fields [O x K] of O bit-plane rows
+// (int_rows.h): its inverse with offset 0 (int_pack.cpp). Returns false for bits outside 2..8.
+LOWBIT_KERNEL(bool, pack_int_rows, (const uint8_t* codes, int64_t O, int64_t K, int bits, uint8_t offset, uint8_t* out),
+              (codes, O, K, bits, offset, out))
 LOWBIT_KERNEL(bool, unpack_int_rows, (const uint8_t* w, int64_t O, int64_t K, int bits, uint8_t* fields),
               (w, O, K, bits, fields))
 }  // namespace lowbit
@@ -36,6 +40,11 @@ namespace K = lowbit::kernels;
 // sums are exact: below it, im2col rows padded to 64 fields and per-row set-up cost more
 // than the products (measured with benchmarks/bench_models.py, LeNet-5).
 constexpr int64_t kDirectMaxTaps = 256;
+
+// Power-of-two linear layers run on int_gemm from this many rows (plan_wide): below it the
+// 8-bit weights cost more to stream than the faster tiles save.
+constexpr int64_t kWideMinRows = 8;
+constexpr int kWideZero = 64;
 
 // Layers on bit-plane rows (method "planes"): ShiftLinear's default layout on the pow2
 // kernel, VLUTLinear on the vlut kernel.
@@ -58,6 +67,8 @@ struct PackedLayer {
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
   // conv on direct_conv2d: per group, the integer weights as floats [Kg x O / groups]
   std::vector<std::vector<float>> direct;
+  // shift linear layers up to 4 bits: the weights as 8-bit int rows and zero points (plan_wide)
+  at::Tensor wide, wide_zero;
 };
 
 int64_t taps(const PackedLayer& L) { return L.in / L.groups * L.kh * L.kw; }
@@ -72,21 +83,28 @@ float int_weight(const PackedLayer& L, int64_t o, uint8_t u) {
   return std::ldexp(c < 0 ? -1.0f : 1.0f, a - k_lo);
 }
 
+// The unsigned fields [Og x Kg] of group g, from either layout.
+std::vector<uint8_t> group_fields(const PackedLayer& L, int64_t g) {
+  const int64_t Kg = taps(L), Og = L.O / L.groups;
+  std::vector<uint8_t> fields(size_t(Og * Kg + 8));  // read_fields writes whole blocks of 8
+  const uint8_t* packed = L.packed[size_t(g)].data_ptr<uint8_t>();
+  if (L.kind == Kind::integer || L.method == kPlanes) {  // bit-plane rows
+    TORCH_CHECK(K::unpack_int_rows(packed, Og, Kg, int(L.bits), fields.data()), "unpack_int_rows failed");
+  } else {  // row-packed codes
+    for (int64_t o = 0; o < Og; ++o)
+      read_fields(packed + o * packed_row_bytes(Kg, int(L.bits)), 0, Kg, int(L.bits), fields.data() + o * Kg);
+  }
+  return fields;
+}
+
 // Fills L.direct when the layer is a convolution with few taps whose sums direct_conv2d
 // computes exactly; leaves it empty otherwise (the layer then runs on im2col rows).
 void plan_direct(PackedLayer& L) {
   const int64_t Kg = taps(L), Og = L.O / L.groups;
   if (!L.conv || Kg > kDirectMaxTaps) return;
-  std::vector<uint8_t> fields(size_t(Og * Kg + 8));  // read_fields writes whole blocks of 8
   std::vector<std::vector<float>> tables;
   for (int64_t g = 0; g < L.groups; ++g) {
-    const uint8_t* packed = L.packed[size_t(g)].data_ptr<uint8_t>();
-    if (L.kind == Kind::integer || L.method == kPlanes) {  // bit-plane rows
-      TORCH_CHECK(K::unpack_int_rows(packed, Og, Kg, int(L.bits), fields.data()), "unpack_int_rows failed");
-    } else {  // row-packed codes
-      for (int64_t o = 0; o < Og; ++o)
-        read_fields(packed + o * packed_row_bytes(Kg, int(L.bits)), 0, Kg, int(L.bits), fields.data() + o * Kg);
-    }
+    const std::vector<uint8_t> fields = group_fields(L, g);
     std::vector<float> t(size_t(Kg * Og));
     for (int64_t o = 0; o < Og; ++o)
       for (int64_t k = 0; k < Kg; ++k) t[size_t(k * Og + o)] = int_weight(L, g * Og + o, fields[size_t(o * Kg + k)]);
@@ -96,19 +114,34 @@ void plan_direct(PackedLayer& L) {
   L.direct = std::move(tables);
 }
 
+// Fills L.wide for a power-of-two linear layer of up to 4 bits: its weights (at most 2^6
+// in magnitude) as 8-bit uniform fields w + 64 with zero point 64, so that batches run on
+// int_gemm's VNNI tiles, about twice pow2_gemm's rate there, with the same integer sums
+// and the same rescaling (one step for every row).
+void plan_wide(PackedLayer& L) {
+  if (L.kind != Kind::shift || L.conv || L.bits > 4 || L.in > kIntMaxK) return;
+  const std::vector<uint8_t> fields = group_fields(L, 0);
+  std::vector<uint8_t> wide(size_t(L.O * L.in));
+  for (int64_t o = 0; o < L.O; ++o)
+    for (int64_t k = 0; k < L.in; ++k)
+      wide[size_t(o * L.in + k)] = uint8_t(int(int_weight(L, o, fields[size_t(o * L.in + k)])) + kWideZero);
+  L.wide = at::empty({L.O, int_row_bytes(L.in, 8)}, at::kByte);
+  TORCH_CHECK(K::pack_int_rows(wide.data(), L.O, L.in, 8, 0, L.wide.data_ptr<uint8_t>()), "pack_int_rows failed");
+  L.wide_zero = at::full({L.O}, kWideZero, at::kInt);
+}
+
 // Integer codes of the whole input (shift layers) and their step, as quantize_activations.
 at::Tensor activation_codes(const PackedLayer& L, const at::Tensor& x, float* step) {
   const float* xp = x.data_ptr<float>();
+  at::Tensor codes = at::empty(x.sizes(), x.options().dtype(at::kChar));
+  bool ok;
   if (L.x_scale) {
     *step = float(*L.x_scale);
-  } else {
-    TORCH_CHECK_VALUE(K::qstep_maxabs<float>(xp, 1, x.numel(), int(L.act_bits), step),
-                      "input of a shift layer contains NaN or Inf");
+    ok = K::sym_quantize<float>(xp, 1, x.numel(), step, int(L.act_bits), codes.data_ptr<int8_t>(), nullptr, nullptr);
+  } else {  // the whole input as one row: the step and codes of qstep_maxabs + sym_quantize, vectorized
+    ok = K::quantize_rows(xp, 1, x.numel(), int(L.act_bits), codes.data_ptr<int8_t>(), step);
   }
-  at::Tensor codes = at::empty(x.sizes(), x.options().dtype(at::kChar));
-  TORCH_CHECK_VALUE(K::sym_quantize<float>(xp, 1, x.numel(), step, int(L.act_bits), codes.data_ptr<int8_t>(),
-                                           nullptr, nullptr),
-                    "input of a shift layer contains NaN or Inf");
+  TORCH_CHECK_VALUE(ok, "input of a shift layer contains NaN or Inf");
   return codes;
 }
 
@@ -143,6 +176,10 @@ void packed_product(const PackedLayer& L, int64_t g, const void* cols, int64_t N
     std::vector<int8_t> codes;
     std::vector<float> steps;
     int_product(L, g, static_cast<const float*>(cols), N, Kg, out, channel_major, codes, steps);
+  } else if (L.wide.defined() && N >= kWideMinRows) {
+    const std::vector<float> steps(size_t(N), step);
+    K::int_gemm(static_cast<const int8_t*>(cols), N, Kg, L.wide.data_ptr<uint8_t>(), Og, 8,
+                L.wide_zero.data_ptr<int32_t>(), steps.data(), L.scale.data_ptr<double>(), bias, nullptr, out, sn, so);
   } else if (L.method == kPlanes && L.shift) {
     K::pow2_gemm(static_cast<const int8_t*>(cols), N, Kg, w, Og, int(L.bits), step, L.scale.data_ptr<double>() + g * Og,
                  bias, nullptr, out, sn, so);
@@ -160,6 +197,16 @@ void packed_product(const PackedLayer& L, int64_t g, const void* cols, int64_t N
   }
 }
 
+// Threads for a linear layer split by rows of x: for integer sums (the same integers for
+// any split, where float sums could take another kernel path), when the packed weights
+// fit in L2 (each thread reads them from its own cache) and every thread gets rows and
+// work; 1 leaves the split to the kernel (over output rows, weights read once).
+int rows_in_parallel(const PackedLayer& L, int64_t N) {
+  const int nt = num_threads();
+  if (L.kind == Kind::lut || nt == 1 || N < 4 * nt || L.packed[0].nbytes() > (size_t(1) << 20)) return 1;
+  return threads_for(N * L.in * L.O / 32);
+}
+
 at::Tensor run_linear(const PackedLayer& L, const at::Tensor& x) {
   TORCH_CHECK_VALUE(x.dim() >= 1 && x.size(-1) == L.in, "a fused linear layer expects ", L.in,
                     " features in the last dimension, got shape ", x.sizes());
@@ -168,8 +215,31 @@ at::Tensor run_linear(const PackedLayer& L, const at::Tensor& x) {
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = L.O;
   at::Tensor out = at::empty(shape, x.options());
-  const void* cols = L.shift ? static_cast<const void*>(codes.data_ptr<int8_t>()) : x.data_ptr<float>();
-  packed_product(L, 0, cols, x.numel() / L.in, L.in, step, out.data_ptr<float>(), false);  // int: x's rows
+  const int64_t N = x.numel() / L.in;
+  auto rows_from = [&](int64_t n) -> const void* {  // int: x's rows (quantized per row inside)
+    return L.shift ? static_cast<const void*>(codes.data_ptr<int8_t>() + n * L.in) : x.data_ptr<float>() + n * L.in;
+  };
+  const int nt = rows_in_parallel(L, N);
+  if (nt == 1) {
+    packed_product(L, 0, rows_from(0), N, L.in, step, out.data_ptr<float>(), false);
+    return out;
+  }
+  // Each thread runs the whole layer on its share of the rows, in one parallel region: a
+  // region costs 10-30 us to wake passive OpenMP threads, more than a small layer's product.
+  const int master_cpu = current_cpu();
+  std::exception_ptr error;  // rethrown after the region, which an exception may not leave
+#pragma omp parallel num_threads(nt)
+  {
+    leave_cpu(master_cpu);
+    const int64_t t = omp_get_thread_num(), n0 = N * t / nt, n1 = N * (t + 1) / nt;
+    try {
+      if (n1 > n0) packed_product(L, 0, rows_from(n0), n1 - n0, L.in, step, out.data_ptr<float>() + n0 * L.O, false);
+    } catch (...) {
+#pragma omp critical(lowbit_chain_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
   return out;
 }
 
@@ -363,7 +433,10 @@ class ChainPlan : public torch::CustomClassHolder {
     L.act_bits = act_bits;
     L.x_scale = x_scale;
     // 'literal' and 'int8'/'int16' name a kernel; the direct kernel gives the same integers
-    if (shift && (planes || method == "auto")) plan_direct(L);
+    if (shift && (planes || method == "auto")) {
+      plan_direct(L);
+      plan_wide(L);
+    }
     const bool is_conv = L.conv;
     // the step names the kernel as lowbit.schemes does: shift (either layout), vlut or lut
     add(std::string(shift ? "shift" : planes ? "vlut" : "lut") + (is_conv ? "_conv2d" : "_linear"),
