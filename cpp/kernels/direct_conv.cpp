@@ -12,6 +12,10 @@
 #include <limits>
 #include <vector>
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 #include "lowbit/common.h"
 #include "lowbit/isa.h"
 #include "lowbit/kernels.h"
@@ -72,6 +76,17 @@ static_assert(sizeof kTiles / sizeof kTiles[0] > size_t(kOuts), "a tile for ever
 
 inline vf vabs(vf v) { return (vf)((vi)v & 0x7fffffff); }
 
+// Rounded toward zero, for 0 <= t < 2^31: one instruction where the build has it.
+inline vf trunc(vf t) {
+#if defined(__AVX512F__)
+  return (vf)_mm512_roundscale_ps((__m512)t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+#elif defined(__AVX__)
+  return (vf)_mm256_round_ps((__m256)t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+#else
+  return __builtin_convertvector(__builtin_convertvector(t, vi), vf);
+#endif
+}
+
 // Lanes [0, valid) of each window tap row quantized with one step per lane, exactly as
 // quantize_rows quantizes an im2col row: false if a valid lane holds NaN or Inf.
 bool quantize_lanes(float* q, int64_t K, int64_t valid, int L, float* step) {
@@ -80,21 +95,25 @@ bool quantize_lanes(float* q, int64_t K, int64_t valid, int L, float* step) {
   const vf fmax = vf{} + std::numeric_limits<float>::max(), vL = vf{} + float(L);
   for (int p = 0; p < kPer; ++p) {
     const vi live = lane + p * kVec < int(valid);
-    constexpr int kChains = 4;  // independent maxima: a compare and a blend per tap are a chain
-    vf mxs[kChains] = {};
-    vi bads[kChains] = {};
-    for (int64_t k = 0; k < K; ++k) {
+    // Two independent maxima (a compare and a blend per tap are a chain), named so that
+    // they stay in registers (an array indexed by k % 2 went through the stack).
+    vf mx = {}, mx2 = {};
+    vi bad = {}, bad2 = {};
+    int64_t k = 0;
+    for (; k + 2 <= K; k += 2) {
+      const vf a = vabs(load(q + k * kLanes + p * kVec)), b = vabs(load(q + (k + 1) * kLanes + p * kVec));
+      bad |= !(a <= fmax);  // NaN or Inf
+      bad2 |= !(b <= fmax);
+      mx = a > mx ? a : mx;
+      mx2 = b > mx2 ? b : mx2;
+    }
+    if (k < K) {
       const vf a = vabs(load(q + k * kLanes + p * kVec));
-      vf& mx = mxs[k % kChains];
-      bads[k % kChains] |= !(a <= fmax);  // NaN or Inf
+      bad |= !(a <= fmax);
       mx = a > mx ? a : mx;
     }
-    vf mx = mxs[0];
-    vi bad = bads[0];
-    for (int c = 1; c < kChains; ++c) {
-      mx = mxs[c] > mx ? mxs[c] : mx;
-      bad |= bads[c];
-    }
+    mx = mx2 > mx ? mx2 : mx;
+    bad |= bad2;
     for (int l = 0; l < kVec; ++l)
       if (live[l] && bad[l]) return false;
     const vf D = mx / vL;  // positive_step (params.cpp): 1 for zeros, mx if mx / L underflows
@@ -104,9 +123,9 @@ bool quantize_lanes(float* q, int64_t K, int64_t valid, int L, float* step) {
       float* at = q + k * kLanes + p * kVec;
       const vf v = load(at), a = vabs(v) / st;
       const vf t = a < vL ? a : vL;
-      const vf r = __builtin_convertvector(__builtin_convertvector(t, vi), vf);
+      const vf r = trunc(t);
       const vf mag = r + (t - r >= 0.5f ? vf{} + 1.0f : vf{});
-      store(at, v < 0 ? -mag : mag);
+      store(at, (vf)((vi)mag | ((vi)v & int32_t(0x80000000u))));  // v's sign; -0 gives -0, which sums as 0
     }
   }
   return true;
