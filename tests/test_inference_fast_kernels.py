@@ -197,7 +197,7 @@ def test_convert_codebook_model_picks_vlut_and_fuses(bits):
         lut = lb.inference.convert(frozen, mode="lut")
         torch.testing.assert_close(packed(x), lut(x), rtol=1e-4, atol=1e-5)
         fused = lb.inference.fuse(packed)
-        assert fused.steps()[0] == "vlut_conv2d"          # the step names the kernel
+        assert fused.steps()[0] == "vlut_conv2d+relu"     # the step names the kernel (and the ReLU it runs)
         assert torch.equal(fused(x), packed(x))
 
 

@@ -72,4 +72,8 @@ void max_pool2d(const float* x, const Conv2dShape& s, float* out) {
   }
 }
 
+void relu_inplace(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] < 0.0f ? 0.0f : x[i];  // an unconditional store: a blend
+}
+
 LOWBIT_ISA_END

@@ -14,6 +14,7 @@
 
 #include <exception>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,8 @@ struct PackedLayer {
   std::vector<std::vector<float>> direct;
   // shift linear layers up to 4 bits: the weights as 8-bit int rows and zero points (plan_wide)
   at::Tensor wide, wide_zero;
+  bool relu = false;  // a ReLU that follows in the chain, applied to each output block here
+  std::vector<int64_t> pool;  // conv: a max pool that follows (kernel, stride, padding, dilation pairs), or none
 };
 
 int64_t taps(const PackedLayer& L) { return L.in / L.groups * L.kh * L.kw; }
@@ -220,8 +223,10 @@ at::Tensor run_linear(const PackedLayer& L, const at::Tensor& x) {
     return L.shift ? static_cast<const void*>(codes.data_ptr<int8_t>() + n * L.in) : x.data_ptr<float>() + n * L.in;
   };
   const int nt = rows_in_parallel(L, N);
+  float* o = out.data_ptr<float>();
   if (nt == 1) {
-    packed_product(L, 0, rows_from(0), N, L.in, step, out.data_ptr<float>(), false);
+    packed_product(L, 0, rows_from(0), N, L.in, step, o, false);
+    if (L.relu) K::relu_inplace(o, N * L.O);
     return out;
   }
   // Each thread runs the whole layer on its share of the rows, in one parallel region: a
@@ -233,7 +238,8 @@ at::Tensor run_linear(const PackedLayer& L, const at::Tensor& x) {
     leave_cpu(master_cpu);
     const int64_t t = omp_get_thread_num(), n0 = N * t / nt, n1 = N * (t + 1) / nt;
     try {
-      if (n1 > n0) packed_product(L, 0, rows_from(n0), n1 - n0, L.in, step, out.data_ptr<float>() + n0 * L.O, false);
+      if (n1 > n0) packed_product(L, 0, rows_from(n0), n1 - n0, L.in, step, o + n0 * L.O, false);
+      if (n1 > n0 && L.relu) K::relu_inplace(o + n0 * L.O, (n1 - n0) * L.O);
     } catch (...) {
 #pragma omp critical(lowbit_chain_error)
       if (!error) error = std::current_exception();
@@ -241,6 +247,17 @@ at::Tensor run_linear(const PackedLayer& L, const at::Tensor& x) {
   }
   if (error) std::rethrow_exception(error);
   return out;
+}
+
+// A max pool's geometry over [C, H, W] inputs; window holds the kernel, stride, padding and
+// dilation pairs.
+Conv2dShape pool_shape(const std::vector<int64_t>& window, int64_t C, int64_t H, int64_t W) {
+  const auto& w = window;
+  Conv2dShape s{C, H, W, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], 0, 0};
+  s.Ho = Conv2dShape::out_size(s.H, s.kh, s.sh, s.ph, s.dh);
+  s.Wo = Conv2dShape::out_size(s.W, s.kw, s.sw, s.pw, s.dw);
+  TORCH_CHECK_VALUE(s.Ho > 0 && s.Wo > 0, "a fused max pool's window does not fit a ", s.H, "x", s.W, " input");
+  return s;
 }
 
 at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
@@ -255,8 +272,10 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
   const at::Tensor codes = L.shift ? activation_codes(L, x, &step) : at::Tensor();
   const int64_t B = x.size(0), N = s.Ho * s.Wo, Cg = L.in / L.groups, Kg = Cg * s.kh * s.kw, Og = L.O / L.groups;
   const int64_t image = L.in * s.H * s.W;
-  at::Tensor out = at::empty({B, L.O, s.Ho, s.Wo}, x.options());
-  float* o = out.data_ptr<float>();
+  // With a pool joined, each image's convolution goes to a buffer and is pooled from there.
+  const bool pooled = !L.pool.empty();
+  const Conv2dShape ps = pooled ? pool_shape(L.pool, L.O, s.Ho, s.Wo) : Conv2dShape{};
+  at::Tensor out = pooled ? at::empty({B, L.O, ps.Ho, ps.Wo}, x.options()) : at::empty({B, L.O, s.Ho, s.Wo}, x.options());
   // Images in parallel; the kernels inside then run on one thread (nested regions do).
   const int nt = B > 1 ? int(std::min<int64_t>(num_threads(), B)) : 1;
   const int master_cpu = nt > 1 ? current_cpu() : -1;
@@ -267,10 +286,12 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
     std::vector<int8_t> icols;  // im2col rows, for the paths that need them
     std::vector<float> fcols;
     std::vector<float> steps;
+    std::vector<float> image_out(pooled ? size_t(L.O * N) : 0);
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < B; ++b)
+    for (int64_t b = 0; b < B; ++b) {
+      float* o = pooled ? image_out.data() : out.data_ptr<float>() + b * L.O * N;  // this image's [O, Ho, Wo]
       for (int64_t g = 0; g < L.groups; ++g) try {
-        float* dst = o + (b * L.O + g * Og) * N;
+        float* dst = o + g * Og * N;
         const float* bias = L.bias.defined() ? L.bias.data_ptr<float>() + g * Og : nullptr;
         if (!L.direct.empty()) {
           const float* table = L.direct[size_t(g)].data();
@@ -303,6 +324,9 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
 #pragma omp critical(lowbit_chain_error)
         if (!error) error = std::current_exception();
       }
+      if (L.relu) K::relu_inplace(o, L.O * N);  // while the image is in cache
+      if (pooled) K::max_pool2d(o, ps, out.data_ptr<float>() + b * L.O * ps.Ho * ps.Wo);
+    }
   }
   if (error) std::rethrow_exception(error);
   return out;
@@ -312,13 +336,9 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
 // mispredicts half the time on activations), NaN stays NaN as in nn.ReLU.
 at::Tensor relu(at::Tensor x, bool owned) { return owned ? at::relu_(x) : at::relu(x); }
 
-at::Tensor max_pool(const at::Tensor& x, const std::vector<int64_t>& k, const std::vector<int64_t>& st,
-                    const std::vector<int64_t>& pad, const std::vector<int64_t>& dil) {
+at::Tensor max_pool(const at::Tensor& x, const std::vector<int64_t>& window) {
   TORCH_CHECK_VALUE(x.dim() == 4, "a fused max pool expects [N, C, H, W] inputs, got shape ", x.sizes());
-  Conv2dShape s{x.size(1), x.size(2), x.size(3), k[0], k[1], st[0], st[1], pad[0], pad[1], dil[0], dil[1], 0, 0};
-  s.Ho = Conv2dShape::out_size(s.H, s.kh, s.sh, s.ph, s.dh);
-  s.Wo = Conv2dShape::out_size(s.W, s.kw, s.sw, s.pw, s.dw);
-  TORCH_CHECK_VALUE(s.Ho > 0 && s.Wo > 0, "a fused max pool's window does not fit a ", s.H, "x", s.W, " input");
+  const Conv2dShape s = pool_shape(window, x.size(1), x.size(2), x.size(3));
   at::Tensor out = at::empty({x.size(0), s.C, s.Ho, s.Wo}, x.options());
   // One channel of one image at a time: every plane is a job.
   const int64_t planes = x.size(0) * s.C, in_plane = s.H * s.W, out_plane = s.Ho * s.Wo;
@@ -397,8 +417,7 @@ class ChainPlan : public torch::CustomClassHolder {
       TORCH_CHECK_VALUE(z[i] >= 0 && z[i] < (1 << bits), "zero_point must hold fields in [0, ", (1 << bits) - 1, "]");
     plan_direct(L);
     const bool is_conv = L.conv;
-    add(std::string("int") + (is_conv ? "_conv2d" : "_linear"),
-        [L = std::move(L), is_conv](const at::Tensor& x, bool) { return is_conv ? run_conv(L, x) : run_linear(L, x); });
+    add_layer(std::string("int") + (is_conv ? "_conv2d" : "_linear"), std::move(L));
   }
 
   // conv: [] for a linear layer, else [kh, kw, sh, sw, ph, pw, dh, dw, groups].
@@ -439,11 +458,21 @@ class ChainPlan : public torch::CustomClassHolder {
     }
     const bool is_conv = L.conv;
     // the step names the kernel as lowbit.schemes does: shift (either layout), vlut or lut
-    add(std::string(shift ? "shift" : planes ? "vlut" : "lut") + (is_conv ? "_conv2d" : "_linear"),
-        [L = std::move(L), is_conv](const at::Tensor& x, bool) { return is_conv ? run_conv(L, x) : run_linear(L, x); });
+    add_layer(std::string(shift ? "shift" : planes ? "vlut" : "lut") + (is_conv ? "_conv2d" : "_linear"), std::move(L));
   }
 
-  void add_relu() { add("relu", [](const at::Tensor& x, bool owned) { return relu(x, owned); }); }
+  // A ReLU right after a packed layer runs inside it, on each output block while it is in
+  // cache (the step is then named e.g. 'int_conv2d+relu'); so does a max pool after a packed
+  // convolution, per image. A ReLU after a joined pool stays a step: relu runs before the
+  // pool inside the layer, and the two orders can differ in the sign of a zero.
+  void add_relu() {
+    if (last_layer_joins() && !last_layer_->relu && last_layer_->pool.empty()) {
+      last_layer_->relu = true;
+      names_.back() += "+relu";
+      return;
+    }
+    add("relu", [](const at::Tensor& x, bool owned) { return relu(x, owned); });
+  }
 
   void add_max_pool2d(std::vector<int64_t> k, std::vector<int64_t> st, std::vector<int64_t> pad,
                       std::vector<int64_t> dil) {
@@ -452,7 +481,13 @@ class ChainPlan : public torch::CustomClassHolder {
                       "max pool kernel, stride and dilation must be positive");
     TORCH_CHECK_VALUE(2 * pad[0] <= k[0] && 2 * pad[1] <= k[1],
                       "max pool padding must be at most half the kernel size (as in torch)");
-    add("max_pool2d", [=](const at::Tensor& x, bool) { return max_pool(x, k, st, pad, dil); });
+    const std::vector<int64_t> window{k[0], k[1], st[0], st[1], pad[0], pad[1], dil[0], dil[1]};
+    if (last_layer_joins() && last_layer_->conv && last_layer_->pool.empty()) {  // (after its ReLU, if any)
+      last_layer_->pool = window;
+      names_.back() += "+max_pool2d";
+      return;
+    }
+    add("max_pool2d", [window](const at::Tensor& x, bool) { return max_pool(x, window); });
   }
 
   void add_flatten(int64_t start_dim) {
@@ -495,8 +530,17 @@ class ChainPlan : public torch::CustomClassHolder {
     names_.push_back(std::move(name));
     steps_.push_back(std::move(step));
   }
+  bool last_layer_joins() const { return last_layer_ && last_layer_index_ + 1 == steps_.size(); }
+  void add_layer(std::string name, PackedLayer L) {
+    auto layer = std::make_shared<PackedLayer>(std::move(L));
+    last_layer_ = layer;
+    last_layer_index_ = steps_.size();
+    add(std::move(name), [layer](const at::Tensor& x, bool) { return layer->conv ? run_conv(*layer, x) : run_linear(*layer, x); });
+  }
   std::vector<Step> steps_;
   std::vector<std::string> names_;
+  std::shared_ptr<PackedLayer> last_layer_;  // the last packed layer added, while a ReLU may still join it
+  size_t last_layer_index_ = 0;
 };
 
 }  // namespace
