@@ -48,24 +48,6 @@ constexpr int kTileRows = 2, kGemvRows = 1;  // 8 accumulators of 16 registers
 constexpr int kTileRows = 1, kGemvRows = 0;
 #endif
 
-// One block of 64 fields, decoded in plain code (the portable build, and a reference).
-inline void decode_fields(const uint8_t* p, int bits, uint8_t* f) {
-  if (bits == 8) {
-    std::memcpy(f, p, size_t(kIntBlock));
-    return;
-  }
-  std::fill(f, f + kIntBlock, uint8_t(0));
-  int shift = 0;
-  for (int w : int_planes(bits).width) {
-    if (w == 0) break;
-    const int nbytes = 8 * w, per = 8 / w, mask = (1 << w) - 1;
-    for (int q = 0; q < per; ++q)
-      for (int i = 0; i < nbytes; ++i) f[i + nbytes * q] = uint8_t(f[i + nbytes * q] | (((p[i] >> (w * q)) & mask) << shift));
-    p += nbytes;
-    shift += w;
-  }
-}
-
 #ifdef LOWBIT_INT_ZMM
 // acc += the dot products of 4 unsigned fields u and 4 signed activations x in each int32
 // lane (vpdpbusd). Written as asm: GCC 12 copies the accumulator around the intrinsic

@@ -44,22 +44,11 @@ bool pack_int_rows(const uint8_t* codes, int64_t O, int64_t K, int bits, uint8_t
 
 bool unpack_int_rows(const uint8_t* w, int64_t O, int64_t K, int bits, uint8_t* fields) {
   if (bits < 2 || bits > 8) return false;
-  const int64_t Kp = int_row_fields(K), rb = int_row_bytes(K, bits);
-  const IntPlanes planes = int_planes(bits);
+  const int64_t rb = int_row_bytes(K, bits);
   uint8_t f[kIntBlock];
   for (int64_t o = 0; o < O; ++o)
-    for (int64_t b = 0; b < Kp; b += kIntBlock) {
-      std::fill(f, f + kIntBlock, uint8_t(0));
-      const uint8_t* p = w + o * rb + b / 8 * bits;
-      int shift = 0;
-      for (int width : planes.width) {
-        if (width == 0) break;
-        const int nbytes = 8 * width, per = 8 / width, mask = (1 << width) - 1;
-        for (int q = 0; q < per; ++q)
-          for (int i = 0; i < nbytes; ++i) f[i + nbytes * q] = uint8_t(f[i + nbytes * q] | (((p[i] >> (width * q)) & mask) << shift));
-        p += nbytes;
-        shift += width;
-      }
+    for (int64_t b = 0; b < K; b += kIntBlock) {
+      decode_fields(w + o * rb + b / 8 * bits, bits, f);
       std::copy(f, f + std::min(kIntBlock, K - b), fields + o * K + b);
     }
   return true;

@@ -85,24 +85,6 @@ inline int64_t weight_of(int u, int bits) {
   }
 }
 
-// One block of 64 fields, decoded in plain code.
-[[maybe_unused]] inline void decode_fields(const uint8_t* p, int bits, uint8_t* f) {
-  if (bits == 8) {
-    std::memcpy(f, p, size_t(kIntBlock));
-    return;
-  }
-  std::fill(f, f + kIntBlock, uint8_t(0));
-  int shift = 0;
-  for (int w : int_planes(bits).width) {
-    if (w == 0) break;
-    const int nbytes = 8 * w, per = 8 / w, mask = (1 << w) - 1;
-    for (int q = 0; q < per; ++q)
-      for (int i = 0; i < nbytes; ++i) f[i + nbytes * q] = uint8_t(f[i + nbytes * q] | (((p[i] >> (w * q)) & mask) << shift));
-    p += nbytes;
-    shift += w;
-  }
-}
-
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__AVX512VBMI__)
 #define LOWBIT_POW2_ZMM 1
 constexpr int kTileRows = 6;

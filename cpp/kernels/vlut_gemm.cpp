@@ -33,23 +33,6 @@ constexpr int64_t kTilesPerJob = 2;  // 8 output channels per job
 constexpr int64_t kNChunk = 256;     // activation rows per job
 constexpr int64_t kKc = 512;         // fields per decoded chunk: 8 rows x 2 KB of floats
 
-[[maybe_unused]] inline void decode_fields(const uint8_t* p, int bits, uint8_t* f) {
-  if (bits == 8) {
-    std::memcpy(f, p, size_t(kIntBlock));
-    return;
-  }
-  std::fill(f, f + kIntBlock, uint8_t(0));
-  int shift = 0;
-  for (int w : int_planes(bits).width) {
-    if (w == 0) break;
-    const int nbytes = 8 * w, per = 8 / w, mask = (1 << w) - 1;
-    for (int q = 0; q < per; ++q)
-      for (int i = 0; i < nbytes; ++i) f[i + nbytes * q] = uint8_t(f[i + nbytes * q] | (((p[i] >> (w * q)) & mask) << shift));
-    p += nbytes;
-    shift += w;
-  }
-}
-
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 #define LOWBIT_VLUT_ZMM 1
 constexpr int kTileRows = 6;

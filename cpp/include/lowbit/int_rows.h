@@ -11,7 +11,11 @@
 // the field, s the sum of the widths of the planes before it. The Python reference
 // (lowbit.reference.int_inference) reads and writes the same layout.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+
+#include "lowbit/common.h"
 
 namespace lowbit {
 
@@ -35,5 +39,28 @@ constexpr IntPlanes int_planes(int bits) {
     default: return {{8, 0, 0}};
   }
 }
+
+inline namespace LOWBIT_HELPERS {
+
+// One block of kIntBlock fields at p, decoded in plain code (the portable kernels, plan
+// building, and a reference for the vector decoders).
+inline void decode_fields(const uint8_t* p, int bits, uint8_t* f) {
+  if (bits == 8) {
+    std::memcpy(f, p, size_t(kIntBlock));
+    return;
+  }
+  std::fill(f, f + kIntBlock, uint8_t(0));
+  int shift = 0;
+  for (int w : int_planes(bits).width) {
+    if (w == 0) break;
+    const int nbytes = 8 * w, per = 8 / w, mask = (1 << w) - 1;
+    for (int q = 0; q < per; ++q)
+      for (int i = 0; i < nbytes; ++i) f[i + nbytes * q] = uint8_t(f[i + nbytes * q] | (((p[i] >> (w * q)) & mask) << shift));
+    p += nbytes;
+    shift += w;
+  }
+}
+
+}  // namespace LOWBIT_HELPERS
 
 }  // namespace lowbit
