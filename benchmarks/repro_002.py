@@ -710,6 +710,10 @@ def write_page(ctx: Context, args, sections: Dict[int, tuple], wall: float) -> N
     for n in sorted(sections):
         title, fn, cols = SECTIONS[n]
         records = sections[n]
+        if not any(r["values"] for r in records):  # named, so that a missing table is not silent
+            body += [f"## {title}", "", "No finished units yet: the command above runs them (a run resumes "
+                     "where an earlier one stopped).", ""]
+            continue
         body += [f"## {title}", ""] + fn(ctx, records, claims)
         if n == 1:
             body += ["## Fig. 2: the adaptive step during retraining", ""]
@@ -826,10 +830,8 @@ def main(argv=None) -> int:
             for n in sorted(set(args.tables)):
                 print(f"table {n}", flush=True)
                 collect(ctx, n, run=not args.report_only)
-                # The page shows every table with finished units, run now or earlier.
+                # The page shows every table's finished units, run now or earlier.
                 sections = {m: collect(ctx, m, run=False) for m in SECTIONS}
-                sections = {m: recs for m, recs in sections.items()
-                            if any(r["values"] for r in recs)}
                 write_page(ctx, args, sections, time.perf_counter() - t0)
         print_costs(sweep.store)
     finally:
