@@ -28,9 +28,12 @@ namespace {
 #if defined(__AVX512F__)
 constexpr int kVec = 16;
 constexpr int64_t kOuts = 6;  // output channels per accumulator tile: 6 of 32 vector registers
-#else
+#elif defined(__AVX__)
 constexpr int kVec = 8;
 constexpr int64_t kOuts = 4;  // 8 of 16
+#else
+constexpr int kVec = 4;       // SSE2's width: wider GCC vectors would be split op by op
+constexpr int64_t kOuts = 2;  // 8 of 16
 #endif
 typedef float vf __attribute__((vector_size(4 * kVec)));
 typedef int32_t vi __attribute__((vector_size(4 * kVec)));
