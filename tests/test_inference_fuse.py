@@ -116,6 +116,16 @@ def test_convolutions_on_both_sides_of_the_direct_kernel_limit(isa, mode, scheme
         _assert_fused_equal(converted, torch.randn(3, cin, 7, 9))
 
 
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 0, 1), (2, 1, 1), (3, 2, 2)])
+def test_direct_kernel_on_output_rows_longer_than_a_block(isa, stride, padding, dilation):
+    """Output rows of 17-38 positions: a 16-lane block then holds parts of one or two rows."""
+    torch.manual_seed(stride)
+    for mode, scheme in (("int", "symmetric"), ("shift", "pow2")):
+        model = nn.Sequential(nn.Conv2d(3, 5, 3, stride=stride, padding=padding, dilation=dilation)).eval()
+        converted = _converted(model, mode=mode, scheme=scheme, quantize_output=True)
+        _assert_fused_equal(converted, torch.randn(2, 3, 21, 40))
+
+
 def test_nan_input_of_fused_convolutions():
     """Integer-activation kernels raise, fused and unfused; float-activation tables carry
     NaN to that image's outputs only, as the fake-quant model does."""
