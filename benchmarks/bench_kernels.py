@@ -131,6 +131,13 @@ def other_ops(w: torch.Tensor, step_c: torch.Tensor, rows: int, ratio) -> None:
     ratio(f"int_linear, batch 1, {O} x {K}, 4-bit",
           lambda: ops.int_linear(x, w_int, 4, sym.p0.double(), zero, bias), lambda: F.linear(x, lin, bias),
           "torch FP32 F.linear")
+    # a codebook convolution the size of LeNet-5's second one, on the image itself
+    conv_w = torch.randn(16, 6, 5, 5)
+    conv_u = torch.randint(0, 16, (16, 150), dtype=torch.int16).to(torch.uint8)
+    conv_packed, conv_tables, images = ops.pack_int_rows(conv_u, 4), torch.randn(16, 16), torch.randn(64, 6, 12, 12)
+    ratio("vlut_conv2d, 64 x 6 x 12 x 12, 16 x 6 x 5 x 5, 4-bit",
+          lambda: ops.vlut_conv2d(images, conv_packed, 4, conv_tables, None, 0, 6, [5, 5], [1, 1], [0, 0], [1, 1]),
+          lambda: F.conv2d(images, conv_w), "torch FP32 F.conv2d")
 
 
 def main() -> None:

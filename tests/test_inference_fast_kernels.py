@@ -252,3 +252,55 @@ def test_auto_passes_vlut_over_where_only_its_avx2_path_runs():
         assert isinstance(lb.inference.convert(frozen, mode="vlut")[0], VLUTLinear)   # asked for: given
     finally:
         lb.set_kernel_isa("auto")
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 3), cin=st.integers(1, 8), c0=st.integers(0, 2), O=st.integers(1, 13),
+       kh=st.integers(1, 5), kw=st.integers(1, 5), stride=st.integers(1, 3), pad=st.integers(0, 2),
+       dil=st.integers(1, 2), H=st.integers(5, 20), W=st.integers(5, 40), bits=st.integers(2, 8),
+       tables=st.sampled_from(["one", "per row"]), bias=st.booleans(), seed=st.integers(0, 2 ** 16),
+       isa=st.sampled_from(lb.threads.supported_isas()))
+def test_vlut_conv2d_matches_the_reference(batch, cin, c0, O, kh, kw, stride, pad, dil, H, W, bits, tables, bias,
+                                          seed, isa):
+    """The direct codebook convolution against F.conv2d of the decoded weights (summation
+    order aside), on drawn shapes and every ISA: input channels [c0, c0 + cin) of c0 + cin + 1."""
+    torch.manual_seed(seed)
+    taps = cin * kh * kw
+    H, W = max(H, dil * (kh - 1) + 1), max(W, dil * (kw - 1) + 1)
+    u = torch.randint(0, 2 ** bits, (O, taps), dtype=torch.int16).to(torch.uint8)
+    w = ops.pack_int_rows(u, bits)
+    t = torch.randn(1 if tables == "one" else O, 2 ** bits)
+    b = torch.randn(O) if bias else None
+    x = torch.randn(batch, c0 + cin + 1, H, W)
+    args = (x, w, bits, t, b, c0, cin, [kh, kw], [stride, stride], [pad, pad], [dil, dil])
+    lb.set_kernel_isa(isa)
+    try:
+        out = ops.vlut_conv2d(*args)
+    finally:
+        lb.set_kernel_isa("auto")
+    torch.testing.assert_close(out, R.vlut_conv2d(*args), rtol=1e-4, atol=1e-4)
+
+
+def test_vlut_conv2d_bad_input_names_the_problem():
+    u = torch.randint(0, 16, (4, 18), dtype=torch.int16).to(torch.uint8)
+    w, t, x = ops.pack_int_rows(u, 4), torch.randn(4, 16), torch.randn(2, 2, 8, 8)
+    good = dict(bits=4, tables=t, bias=None, c0=0, channels=2, kernel_size=[3, 3], stride=[1, 1], padding=[0, 0],
+                dilation=[1, 1])
+    assert ops.vlut_conv2d(x, w, **good).shape == (2, 4, 6, 6)
+    with pytest.raises(TypeError, match="float32"):
+        ops.vlut_conv2d(x.double(), w, **good)
+    with pytest.raises(ValueError, match="channels"):
+        ops.vlut_conv2d(x, w, **{**good, "c0": 1})
+    with pytest.raises(ValueError, match="stride"):
+        ops.vlut_conv2d(x, w, **{**good, "stride": [0, 1]})
+    with pytest.raises(ValueError, match="does not fit"):
+        ops.vlut_conv2d(torch.randn(1, 2, 2, 2), w, **good)
+    with pytest.raises(ValueError, match="bytes"):
+        ops.vlut_conv2d(x, w[:, :-1].contiguous(), **good)
+    with pytest.raises(ValueError, match="256 taps"):
+        big = torch.randint(0, 16, (4, 261), dtype=torch.int16).to(torch.uint8)
+        ops.vlut_conv2d(torch.randn(1, 29, 8, 8), ops.pack_int_rows(big, 4), **{**good, "channels": 29})
+    # NaN is a float activation: it reaches the outputs of its own windows only
+    x[1, 0, 0, 0] = float("nan")
+    out = ops.vlut_conv2d(x, w, **good)
+    assert out[1, :, 0, 0].isnan().all() and not out[0].isnan().any() and not out[1, :, 1:, 1:].isnan().any()

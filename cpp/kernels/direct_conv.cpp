@@ -2,7 +2,9 @@
 // itself instead of im2col rows and dot products padded to 64 fields. Integer activation
 // codes times integer weights are summed in float32, which is exact while every partial
 // sum stays below 2^24 (the caller checks direct_conv_fits), so the sums are the integers
-// of int_gemm / pow2_gemm bit for bit, and they are rescaled by the same formula.
+// of int_gemm / pow2_gemm bit for bit, and they are rescaled by the same formula. Codebook
+// convolutions (act_bits 0, no w_scale) multiply float activations by the taps' decoded
+// values and sum them in tap order (vlut_conv2d, and the fused plan through it).
 // Lanes are kLanes consecutive outputs: window tap (c, i, j) of the outputs of one output
 // row is a strided run of the (padded) image, so a block's taps load as vectors and the
 // products vectorize across lanes.
@@ -63,8 +65,12 @@ void tile(const float* q, int64_t K, const float* weights, int64_t O, const floa
   for (int r = 0; r < R; ++r) {
     float sums[kLanes];
     for (int p = 0; p < kPer; ++p) store(sums + p * kVec, acc[r][p]);
-    const double ws = w_scale[r];
     float* dst = out + r * N;
+    if (!w_scale) {  // float weights and activations: the sums themselves
+      for (int64_t l = 0; l < valid; ++l) dst[l] = bias ? sums[l] + bias[r] : sums[l];
+      continue;
+    }
+    const double ws = w_scale[r];
     for (int64_t l = 0; l < valid; ++l) {
       const float y = float(double(sums[l]) * (double(step[l]) * ws));
       dst[l] = bias ? y + bias[r] : y;
@@ -154,7 +160,7 @@ bool direct_conv2d(const T* x, const Conv2dShape& s, int64_t c0, int64_t channel
   for (int64_t c = 0, k = 0; c < channels; ++c)
     for (int64_t i = 0; i < s.kh; ++i)
       for (int64_t j = 0; j < s.kw; ++j) tap[size_t(k++)] = (c * Hp + i * s.dh) * Wp + j * s.dw;
-  const int L = (1 << (act_bits - 1)) - 1;
+  const int L = act_bits > 0 ? (1 << (act_bits - 1)) - 1 : 0;
   float step[kLanes];
   std::fill(step, step + kLanes, x_scale);
   // A block is kLanes consecutive outputs (row-major over Ho x Wo): runs of adjacent outputs
@@ -191,11 +197,11 @@ bool direct_conv2d(const T* x, const Conv2dShape& s, int64_t c0, int64_t channel
     const int64_t valid = std::min(kLanes, N - n0);
     if (n0 + kLanes < N) fill(n0 + kLanes, next);
     if constexpr (std::is_same_v<T, float>) {
-      if (!quantize_lanes(cur, K, valid, L, step)) return false;
+      if (act_bits > 0 && !quantize_lanes(cur, K, valid, L, step)) return false;
     }
     for (int64_t o0 = 0; o0 < O; o0 += kOuts) {
       const int64_t rows = std::min(kOuts, O - o0);
-      kTiles[rows](cur, K, weights + o0, O, step, valid, w_scale + o0, bias ? bias + o0 : nullptr,
+      kTiles[rows](cur, K, weights + o0, O, step, valid, w_scale ? w_scale + o0 : nullptr, bias ? bias + o0 : nullptr,
                    out + o0 * N + n0, N);
     }
     std::swap(cur, next);

@@ -23,24 +23,17 @@
 #include "lowbit/kernels.h"
 #include "lowbit/packed_rows.h"
 #include "ops/check.h"
+#include "ops/codebook_taps.h"
 
 namespace lowbit {
-// pack_int_rows as in inference_ops.cpp; the unsigned fields [O x K] of O bit-plane rows
-// (int_rows.h): its inverse with offset 0 (int_pack.cpp). Returns false for bits outside 2..8.
+// pack_int_rows as in inference_ops.cpp (unpack_int_rows: ops/codebook_taps.h).
 LOWBIT_KERNEL(bool, pack_int_rows, (const uint8_t* codes, int64_t O, int64_t K, int bits, uint8_t offset, uint8_t* out),
               (codes, O, K, bits, offset, out))
-LOWBIT_KERNEL(bool, unpack_int_rows, (const uint8_t* w, int64_t O, int64_t K, int bits, uint8_t* fields),
-              (w, O, K, bits, fields))
 }  // namespace lowbit
 
 namespace lowbit::ops {
 namespace {
 namespace K = lowbit::kernels;
-
-// Convolutions with at most this many taps per group run on direct_conv2d when its float
-// sums are exact: below it, im2col rows padded to 64 fields and per-row set-up cost more
-// than the products (measured with benchmarks/bench_models.py, LeNet-5).
-constexpr int64_t kDirectMaxTaps = 256;
 
 // Power-of-two linear layers run on int_gemm from this many rows (plan_wide): below it the
 // 8-bit weights cost more to stream than the faster tiles save.
@@ -106,6 +99,14 @@ void plan_direct(PackedLayer& L) {
   const int64_t Kg = taps(L), Og = L.O / L.groups;
   if (!L.conv || Kg > kDirectMaxTaps) return;
   std::vector<std::vector<float>> tables;
+  if (L.kind == Kind::lut) {  // codebook values on bit-plane rows, float activations (as vlut_conv2d)
+    const int64_t n_tables = L.scale.size(0) / L.groups, T = L.scale.size(1);
+    for (int64_t g = 0; g < L.groups; ++g)
+      tables.push_back(codebook_taps(L.packed[size_t(g)].data_ptr<uint8_t>(), Og, Kg, int(L.bits),
+                                     L.scale.data_ptr<float>() + g * n_tables * T, n_tables));
+    L.direct = std::move(tables);
+    return;
+  }
   for (int64_t g = 0; g < L.groups; ++g) {
     const std::vector<uint8_t> fields = group_fields(L, g);
     std::vector<float> t(size_t(Kg * Og));
@@ -296,11 +297,12 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
         const float* bias = L.bias.defined() ? L.bias.data_ptr<float>() + g * Og : nullptr;
         if (!L.direct.empty()) {
           const float* table = L.direct[size_t(g)].data();
-          const double* ws = L.scale.data_ptr<double>() + g * Og;
+          const double* ws = L.kind == Kind::lut ? nullptr : L.scale.data_ptr<double>() + g * Og;  // lut: tables
+          const float* xb = x.data_ptr<float>() + b * image;
           const bool ok = L.shift ? K::direct_conv2d<int8_t>(codes.data_ptr<int8_t>() + b * image, s, g * Cg, Cg, table,
                                                              Og, int(L.act_bits), step, ws, bias, dst)
-                                  : K::direct_conv2d<float>(x.data_ptr<float>() + b * image, s, g * Cg, Cg, table, Og,
-                                                            int(L.act_bits), 1.0f, ws, bias, dst);
+                                  : K::direct_conv2d<float>(xb, s, g * Cg, Cg, table, Og,
+                                                            L.kind == Kind::lut ? 0 : int(L.act_bits), 1.0f, ws, bias, dst);
           TORCH_CHECK_VALUE(ok, "input of an int layer contains NaN or Inf");
           continue;
         }
@@ -456,6 +458,8 @@ class ChainPlan : public torch::CustomClassHolder {
     if (shift && (planes || method == "auto")) {
       plan_direct(L);
       plan_wide(L);
+    } else if (planes) {  // vlut: the direct kernel, as vlut_conv2d runs it unfused
+      plan_direct(L);
     }
     const bool is_conv = L.conv;
     // the step names the kernel as lowbit.schemes does: shift (either layout), vlut or lut

@@ -5,10 +5,13 @@
 #include <c10/util/Optional.h>
 #include <torch/library.h>
 
+#include "lowbit/common.h"
+#include "lowbit/conv_shape.h"
 #include "lowbit/int_rows.h"
 #include "lowbit/kernels.h"
 #include "lowbit/packed_rows.h"
 #include "ops/check.h"
+#include "ops/codebook_taps.h"
 #include "ops/define.h"
 
 namespace lowbit {
@@ -290,6 +293,50 @@ at::Tensor vlut_linear_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64
   return out.reshape(out_shape(x_in, O));
 }
 
+// A codebook convolution of input channels [c0, c0 + channels) of x [N, C, H, W] with
+// float activations, on the image itself (direct_conv2d): the taps in unfold order, summed
+// in order per output position. At most kDirectMaxTaps taps (channels x kernel).
+at::Tensor vlut_conv2d_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_t bits, const at::Tensor& tables_in,
+                           const c10::optional<at::Tensor>& bias_in, int64_t c0, int64_t channels,
+                           at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                           at::IntArrayRef dilation) {
+  check_bits(bits, 2, 8, "codebook weights (vlut)");
+  TORCH_CHECK_TYPE(x_in.scalar_type() == at::kFloat, "x must be float32, got ", x_in.scalar_type());
+  TORCH_CHECK_VALUE(x_in.dim() == 4 && x_in.numel() > 0, "x must be a non-empty [N, C, H, W] tensor, got shape ",
+                    x_in.sizes());
+  for (auto [v, name, least] : {std::tuple{kernel_size, "kernel_size", 1}, std::tuple{stride, "stride", 1},
+                                std::tuple{padding, "padding", 0}, std::tuple{dilation, "dilation", 1}})
+    TORCH_CHECK_VALUE(v.size() == 2 && v[0] >= least && v[1] >= least, name, " must be two integers >= ", least,
+                      ", got ", v);
+  TORCH_CHECK_VALUE(c0 >= 0 && channels > 0 && c0 + channels <= x_in.size(1), "input channels [", c0, ", ",
+                    c0 + channels, ") do not lie in x's ", x_in.size(1));
+  const int64_t taps = channels * kernel_size[0] * kernel_size[1];
+  TORCH_CHECK_VALUE(taps <= kDirectMaxTaps, "vlut_conv2d takes at most ", kDirectMaxTaps, " taps per output, got ",
+                    taps, "; run vlut_linear on im2col rows instead");
+  const at::Tensor x = x_in.contiguous(), w = w_in.contiguous(), tables = tables_in.contiguous();
+  check_int_packed(w, taps, bits);
+  const int64_t O = w.size(0);
+  check_tables(tables, O, bits);
+  const at::Tensor bias = checked_bias(bias_in, O);
+  Conv2dShape s{x.size(1), x.size(2), x.size(3), kernel_size[0], kernel_size[1], stride[0], stride[1],
+                padding[0], padding[1], dilation[0], dilation[1], 0, 0};
+  s.Ho = Conv2dShape::out_size(s.H, s.kh, s.sh, s.ph, s.dh);
+  s.Wo = Conv2dShape::out_size(s.W, s.kw, s.sw, s.pw, s.dw);
+  TORCH_CHECK_VALUE(s.Ho > 0 && s.Wo > 0, "a ", s.kh, "x", s.kw, " window does not fit a ", s.H, "x", s.W, " input");
+  const std::vector<float> weights = codebook_taps(w.data_ptr<uint8_t>(), O, taps, int(bits), tables.data_ptr<float>(),
+                                                   tables.size(0));
+  const int64_t B = x.size(0), image = s.C * s.H * s.W, N = s.Ho * s.Wo;
+  at::Tensor out = at::empty({B, O, s.Ho, s.Wo}, x.options());
+  const float* xp = x.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  const int nt = int(std::min<int64_t>(threads_for(B * N * O * taps / 32), B));
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t b = 0; b < B; ++b)
+    K::direct_conv2d<float>(xp + b * image, s, c0, channels, weights.data(), O, 0, 1.0f, nullptr, data_or_null(bias),
+                            op + b * O * N);
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(lowbit, m) {
@@ -323,6 +370,9 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
          pow2_linear_cpu);
   define(m, "vlut_linear(Tensor x, Tensor w_packed, int bits, Tensor tables, Tensor? bias) -> Tensor",
          vlut_linear_cpu);
+  define(m, "vlut_conv2d(Tensor x, Tensor w_packed, int bits, Tensor tables, Tensor? bias, int c0, int channels, "
+            "int[] kernel_size, int[] stride, int[] padding, int[] dilation) -> Tensor",
+         vlut_conv2d_cpu);
 }
 
 }  // namespace lowbit::ops

@@ -163,3 +163,12 @@ def vlut_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, tables: torc
     """lut_linear with the codes on bit-plane rows (2..8 bits) and in-register table look-ups:
     x @ W.T + bias, float activations."""
     return _ops.vlut_linear(x, w_packed, bits, tables, bias)
+
+
+def vlut_conv2d(x: torch.Tensor, w_packed: torch.Tensor, bits: int, tables: torch.Tensor,
+                bias: Optional[torch.Tensor], c0: int, channels: int, kernel_size: List[int], stride: List[int],
+                padding: List[int], dilation: List[int]) -> torch.Tensor:
+    """A convolution of input channels [c0, c0 + channels) of x [N, C, H, W] with vlut_linear's
+    weights (bit-plane codes, per-row tables, taps in unfold order), float activations, on
+    the image itself: no im2col rows; at most 256 taps (channels x kernel)."""
+    return _ops.vlut_conv2d(x, w_packed, bits, tables, bias, c0, channels, kernel_size, stride, padding, dilation)

@@ -79,6 +79,10 @@ def _check_input(x: torch.Tensor, features: int, name: str) -> None:
                          f"dimension, got shape {list(x.shape)}")
 
 
+# Taps per group up to which codebook convolutions run on ops.vlut_conv2d (the kernel's limit).
+DIRECT_MAX_TAPS = 256
+
+
 class _Packed(nn.Module):
     """Shared bookkeeping: packed weight rows, bias, and the real bytes they take."""
 
@@ -362,8 +366,17 @@ class _VLUTConv(_PackedConv):
 
     def __init__(self, conv: nn.Module, qp: QParams):
         super().__init__(conv, lambda w, lo, hi, b: VLUTLinear(w, _rows_qparams(qp, conv.out_channels, lo, hi), b))
+        # Up to DIRECT_MAX_TAPS taps per group, ops.vlut_conv2d reads the image itself (no
+        # im2col rows), as the fused plan does: the two give the same sums.
+        self._channels = self.in_channels // self.groups
+        self._direct = self._channels * self.kernel_size[0] * self.kernel_size[1] <= DIRECT_MAX_TAPS
 
     def _vlut_forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._direct:
+            outs = [ops.vlut_conv2d(x, part.w_packed, part.bits, part.tables, part.bias, g * self._channels,
+                                    self._channels, list(self.kernel_size), list(self.stride), list(self.padding),
+                                    list(self.dilation)) for g, part in enumerate(self.parts)]
+            return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
         cols, H, W = self._columns(x)
         outs: List[torch.Tensor] = []
         for g, part in enumerate(self.parts):

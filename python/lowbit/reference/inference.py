@@ -1,9 +1,10 @@
 """Reference packed inference: the same arithmetic as the shift and LUT kernels, written
 plainly (int64 matrix products for the shift kernels, a float matmul of the decoded
 weights for the LUT kernel). Signatures match the torch.ops.lowbit operators."""
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 
 from ._checks import check_bits
 from .pack import pack, unpack
@@ -128,21 +129,43 @@ def pow2_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, w_scale: tor
     return y + bias if bias is not None else y
 
 
-def vlut_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, tables: torch.Tensor,
-                bias: Optional[torch.Tensor]) -> torch.Tensor:
-    """lut_linear with the codes on bit-plane rows: x @ W^T + b, W = the fields' table values."""
+def _vlut_weights(w_packed: torch.Tensor, K: int, bits: int, tables: torch.Tensor) -> torch.Tensor:
+    """The float weights [O, K] of bit-plane codes: each field's value in its row's table."""
     from .int_inference import int_fields
     check_bits(bits, 2, 8, "codebook weights (vlut)")
-    if x.dtype != torch.float32:
-        raise TypeError(f"x must be float32, got {x.dtype}")
     if tables.dtype != torch.float32:
         raise TypeError(f"tables must be float32, got {tables.dtype}")
-    u = int_fields(w_packed, x.shape[-1], bits)
+    u = int_fields(w_packed, K, bits)
     if tables.dim() != 2 or tables.shape[1] != 2 ** bits or u.shape[0] % tables.shape[0]:
         raise ValueError(f"tables must be [groups, 2^bits = {2 ** bits}] with groups dividing {u.shape[0]}, "
                          f"got shape {tuple(tables.shape)}")
     rows_per_table = u.shape[0] // tables.shape[0]
     table_of_row = torch.arange(u.shape[0], device=u.device) // rows_per_table
-    W = tables[table_of_row[:, None], u]
-    y = x @ W.T
+    return tables[table_of_row[:, None], u]
+
+
+def vlut_linear(x: torch.Tensor, w_packed: torch.Tensor, bits: int, tables: torch.Tensor,
+                bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """lut_linear with the codes on bit-plane rows: x @ W^T + b, W = the fields' table values."""
+    if x.dtype != torch.float32:
+        raise TypeError(f"x must be float32, got {x.dtype}")
+    y = x @ _vlut_weights(w_packed, x.shape[-1], bits, tables).T
     return y + bias if bias is not None else y
+
+
+def vlut_conv2d(x: torch.Tensor, w_packed: torch.Tensor, bits: int, tables: torch.Tensor,
+                bias: Optional[torch.Tensor], c0: int, channels: int, kernel_size: List[int], stride: List[int],
+                padding: List[int], dilation: List[int]) -> torch.Tensor:
+    """vlut_linear's weights as a convolution of input channels [c0, c0 + channels) of x
+    [N, C, H, W]: F.conv2d with the decoded weights [O, channels, kh, kw] (equal to the
+    kernel up to float summation order)."""
+    if x.dtype != torch.float32:
+        raise TypeError(f"x must be float32, got {x.dtype}")
+    if x.dim() != 4 or x.numel() == 0:
+        raise ValueError(f"x must be a non-empty [N, C, H, W] tensor, got shape {tuple(x.shape)}")
+    if not (0 <= c0 and channels > 0 and c0 + channels <= x.shape[1]):
+        raise ValueError(f"input channels [{c0}, {c0 + channels}) do not lie in x's {x.shape[1]}")
+    kh, kw = kernel_size
+    W = _vlut_weights(w_packed, channels * kh * kw, bits, tables)
+    return F.conv2d(x[:, c0:c0 + channels], W.reshape(-1, channels, kh, kw), bias, list(stride), list(padding),
+                    list(dilation))
