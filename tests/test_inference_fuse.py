@@ -107,8 +107,9 @@ def test_random_chains_fused_equal_converted(cin, mult, groups, k, stride, pad, 
 @pytest.mark.parametrize("mode,scheme,bits", [("int", "symmetric", 8), ("int", "asymmetric", 3),
                                               ("shift", "pow2", 4), ("shift", "pow2", 8)])
 def test_convolutions_on_both_sides_of_the_direct_kernel_limit(isa, mode, scheme, bits):
-    """256 taps per group run on the direct kernel, 260 on im2col rows; 8-bit power-of-two
-    weights (up to 2^30) exceed exact float sums and fall back to im2col at any size."""
+    """Fused equals unfused on both sides of the direct kernel's limit: 256 taps per group
+    (the direct kernel) and 260 (im2col rows); with 8-bit power-of-two weights (up to 2^30)
+    the exactness check sends even small windows to im2col."""
     for cin in (16, 65):  # x 2 x 2 taps
         torch.manual_seed(cin)
         model = nn.Sequential(nn.Conv2d(cin, 6, 2, padding=1), nn.ReLU(), nn.Conv2d(6, 3, 3, stride=2)).eval()

@@ -1,5 +1,7 @@
-// Codes -> the bit-plane rows of the integer kernels (layout in int_rows.h), and back. Runs
-// once per layer when a module or a fused plan is built, so plain loops.
+// Codes -> the bit-plane rows of the integer kernels (layout in int_rows.h), and back. Plain
+// loops: packing runs once per layer; unpacking once per fused plan, and once per call of
+// vlut_conv2d, where a convolution's few taps (at most 256 per output row) cost less than
+// one image's products.
 #include <algorithm>
 #include <cstring>
 

@@ -48,20 +48,11 @@ constexpr int64_t kRows = 4;         // real weight rows per tile
 [[maybe_unused]] constexpr int band_base(int bits, int h) {
   return top_exponent(bits) - 6 - 7 * h > 0 ? top_exponent(bits) - 6 - 7 * h : 0;
 }
-inline int lowest_code(int bits) { return std::max(1, ((1 << (bits - 1)) - 1) - 30); }
 // Fields decoded per chunk of the buffered path: 16 rows x bands x kc bytes (16 KB for one
 // band; with more, only the bands in use are read back). Measured at batch 64: 1024 beat
 // 512 and 256 at every band count.
 [[maybe_unused]] constexpr int64_t chunk_of(int) { return 1024; }
 
-// The integer weight of field u (0 for u = 0 and for exponents below the window).
-inline int64_t weight_of(int u, int bits) {
-  const int half = 1 << (bits - 1);
-  const int c = u == 0 ? 0 : u - half, mag = c < 0 ? -c : c, k_lo = lowest_code(bits);
-  if (c == 0 || mag < k_lo) return 0;
-  const int64_t p = int64_t(1) << (mag - k_lo);
-  return c < 0 ? -p : p;
-}
 // The 64-entry index of field u for the band tables: u itself up to 6 bits; from 7 bits
 // (u + 32) mod 2^bits, which is below 64 exactly for the fields inside the window.
 [[maybe_unused]] inline int index_of(int u, int bits) { return bits <= 6 ? u : (u + 32) & ((1 << bits) - 1); }
@@ -73,7 +64,7 @@ inline int64_t weight_of(int u, int bits) {
   std::fill(tables, tables + 64 * nb, uint8_t(kOffset));
   std::fill(band_id, band_id + 64, uint8_t(0));
   for (int u = 0; u < (1 << bits); ++u) {
-    const int64_t v = weight_of(u, bits);
+    const int64_t v = pow2_weight(u, bits);
     if (v == 0) continue;
     const int64_t a = v < 0 ? -v : v;
     const int e = __builtin_ctzll(uint64_t(a));
@@ -309,7 +300,7 @@ template <int B> inline void ybands32(__m256i u, const YTables& T, __m256i* out)
     out[0] = _mm256_shuffle_epi8(T.t16, u);
   } else {
     const __m256i c = _mm256_sub_epi8(u, _mm256_set1_epi8(char(1 << (B - 1))));  // B = 8 wraps to the signed code
-    const __m256i a = _mm256_abs_epi8(c), klo = _mm256_set1_epi8(char(lowest_code(B)));
+    const __m256i a = _mm256_abs_epi8(c), klo = _mm256_set1_epi8(char(pow2_lowest_code(B)));
     const __m256i inside = _mm256_andnot_si256(_mm256_cmpeq_epi8(u, _mm256_setzero_si256()),
                                                _mm256_cmpeq_epi8(_mm256_max_epu8(a, klo), a));
     const __m256i e = _mm256_or_si256(_mm256_sub_epi8(a, klo), _mm256_andnot_si256(inside, _mm256_set1_epi8(-1)));
@@ -543,7 +534,7 @@ bool pow2_gemm(const int8_t* x, int64_t N, int64_t K, const uint8_t* w, int64_t 
 #else
   // Portable: each row's fields through an integer table, summed in int64.
   int64_t table[256];
-  for (int u = 0; u < (1 << bits); ++u) table[u] = weight_of(u, bits);
+  for (int u = 0; u < (1 << bits); ++u) table[u] = pow2_weight(u, bits);
   const int nt = threads_for(N * Kp * O / 32), master_cpu = nt > 1 ? current_cpu() : -1;
 #pragma omp parallel num_threads(nt)
   {

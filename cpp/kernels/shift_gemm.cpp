@@ -23,7 +23,6 @@ constexpr int64_t kRows = 4;      // weight rows decoded together and reused acr
 constexpr int64_t kChunk = 2048;  // fields per decoded chunk; int32 sums cannot overflow
 
 inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-inline int lowest_exponent_code(int bits) { return std::max(1, ((1 << (bits - 1)) - 1) - 30); }
 
 // Literal shift-and-add over one chunk of one row: |x| << (|c| - k_lo), signed, summed.
 int64_t shift_add(const int8_t* x, const uint8_t* fields, int64_t n, int half, int k_lo) {
@@ -41,7 +40,7 @@ int64_t shift_add(const int8_t* x, const uint8_t* fields, int64_t n, int half, i
 
 void literal_block(const int8_t* x, int64_t N, int64_t K, const uint8_t* w, int64_t row_bytes,
                    int bits, int64_t o0, int64_t rows, int64_t* acc, uint8_t* fields) {
-  const int half = 1 << (bits - 1), k_lo = lowest_exponent_code(bits);
+  const int half = 1 << (bits - 1), k_lo = pow2_lowest_code(bits);
   for (int64_t r = 0; r < rows; ++r) {
     const uint8_t* row = w + (o0 + r) * row_bytes;
     for (int64_t k0 = 0; k0 < K; k0 += kChunk) {

@@ -73,10 +73,7 @@ int64_t taps(const PackedLayer& L) { return L.in / L.groups * L.kh * L.kw; }
 // sign(c) 2^(|c| - k_lo) for power-of-two codes (c = u - 2^(bits-1), as pow2_gemm reads them).
 float int_weight(const PackedLayer& L, int64_t o, uint8_t u) {
   if (L.kind == Kind::integer) return float(int32_t(u) - L.zero_point.data_ptr<int32_t>()[o]);
-  const int Lmax = (1 << (L.bits - 1)) - 1, k_lo = std::max(1, Lmax - 30);
-  const int c = int(u) - (1 << (L.bits - 1)), a = c < 0 ? -c : c;
-  if (u == 0 || a < k_lo) return 0.0f;
-  return std::ldexp(c < 0 ? -1.0f : 1.0f, a - k_lo);
+  return float(pow2_weight(u, int(L.bits)));  // up to 2^30: exact in float
 }
 
 // The unsigned fields [Og x Kg] of group g, from either layout.
@@ -201,6 +198,26 @@ void packed_product(const PackedLayer& L, int64_t g, const void* cols, int64_t N
   }
 }
 
+// The first exception thrown in a parallel region, which an exception may not leave:
+// run() catches it inside, rethrow() raises it after the region.
+class FirstError {
+ public:
+  template <class F> void run(F&& f) noexcept {
+    try {
+      f();
+    } catch (...) {
+#pragma omp critical(lowbit_chain_error)
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::exception_ptr error_;
+};
+
 // Threads for a linear layer split by rows of x: for integer sums (the same integers for
 // any split, where float sums could take another kernel path), when the packed weights
 // fit in L2 (each thread reads them from its own cache) and every thread gets rows and
@@ -234,20 +251,18 @@ at::Tensor run_linear(const PackedLayer& L, const at::Tensor& x) {
   // region costs 10-70 us to wake passive OpenMP threads (measured on a 2-vCPU VM), more
   // than a small layer's product.
   const int master_cpu = current_cpu();
-  std::exception_ptr error;  // rethrown after the region, which an exception may not leave
+  FirstError error;
 #pragma omp parallel num_threads(nt)
   {
     leave_cpu(master_cpu);
     const int64_t t = omp_get_thread_num(), n0 = N * t / nt, n1 = N * (t + 1) / nt;
-    try {
-      if (n1 > n0) packed_product(L, 0, rows_from(n0), n1 - n0, L.in, step, o + n0 * L.O, false);
-      if (n1 > n0 && L.relu) K::relu_inplace(o + n0 * L.O, (n1 - n0) * L.O);
-    } catch (...) {
-#pragma omp critical(lowbit_chain_error)
-      if (!error) error = std::current_exception();
-    }
+    if (n1 > n0)
+      error.run([&] {
+        packed_product(L, 0, rows_from(n0), n1 - n0, L.in, step, o + n0 * L.O, false);
+        if (L.relu) K::relu_inplace(o + n0 * L.O, (n1 - n0) * L.O);
+      });
   }
-  if (error) std::rethrow_exception(error);
+  error.rethrow();
   return out;
 }
 
@@ -256,9 +271,8 @@ at::Tensor run_linear(const PackedLayer& L, const at::Tensor& x) {
 Conv2dShape pool_shape(const std::vector<int64_t>& window, int64_t C, int64_t H, int64_t W) {
   const auto& w = window;
   Conv2dShape s{C, H, W, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], 0, 0};
-  s.Ho = Conv2dShape::out_size(s.H, s.kh, s.sh, s.ph, s.dh);
-  s.Wo = Conv2dShape::out_size(s.W, s.kw, s.sw, s.pw, s.dw);
-  TORCH_CHECK_VALUE(s.Ho > 0 && s.Wo > 0, "a fused max pool's window does not fit a ", s.H, "x", s.W, " input");
+  const bool fits = s.fit();  // sets Ho, Wo
+  TORCH_CHECK_VALUE(fits, "a fused max pool's window does not fit a ", s.H, "x", s.W, " input");
   return s;
 }
 
@@ -266,9 +280,8 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
   TORCH_CHECK_VALUE(x.dim() == 4 && x.size(1) == L.in, "a fused convolution expects [N, ", L.in,
                     ", H, W] inputs, got shape ", x.sizes());
   Conv2dShape s{L.in, x.size(2), x.size(3), L.kh, L.kw, L.sh, L.sw, L.ph, L.pw, L.dh, L.dw, 0, 0};
-  s.Ho = Conv2dShape::out_size(s.H, s.kh, s.sh, s.ph, s.dh);
-  s.Wo = Conv2dShape::out_size(s.W, s.kw, s.sw, s.pw, s.dw);
-  TORCH_CHECK_VALUE(s.Ho > 0 && s.Wo > 0, "a fused convolution's ", s.kh, "x", s.kw, " window does not fit a ",
+  const bool fits = s.fit();  // sets Ho, Wo
+  TORCH_CHECK_VALUE(fits, "a fused convolution's ", s.kh, "x", s.kw, " window does not fit a ",
                     s.H, "x", s.W, " input");
   float step = 1.0f;
   const at::Tensor codes = L.shift ? activation_codes(L, x, &step) : at::Tensor();
@@ -281,7 +294,7 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
   // Images in parallel; the kernels inside then run on one thread (nested regions do).
   const int nt = B > 1 ? int(std::min<int64_t>(num_threads(), B)) : 1;
   const int master_cpu = nt > 1 ? current_cpu() : -1;
-  std::exception_ptr error;  // an exception may not leave a parallel region: the first is rethrown after it
+  FirstError error;
 #pragma omp parallel num_threads(nt)
   {
     leave_cpu(master_cpu);
@@ -292,7 +305,7 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < B; ++b) {
       float* o = pooled ? image_out.data() : out.data_ptr<float>() + b * L.O * N;  // this image's [O, Ho, Wo]
-      for (int64_t g = 0; g < L.groups; ++g) try {
+      for (int64_t g = 0; g < L.groups; ++g) error.run([&] {
         float* dst = o + g * Og * N;
         const float* bias = L.bias.defined() ? L.bias.data_ptr<float>() + g * Og : nullptr;
         if (!L.direct.empty()) {
@@ -304,12 +317,12 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
                                   : K::direct_conv2d<float>(xb, s, g * Cg, Cg, table, Og,
                                                             L.kind == Kind::lut ? 0 : int(L.act_bits), 1.0f, ws, bias, dst);
           TORCH_CHECK_VALUE(ok, "input of an int layer contains NaN or Inf");
-          continue;
+          return;
         }
         if (L.shift && L.method == 1 &&  // int8 multiply-add on 4-tap columns, when it applies
             K::shift_conv2d(codes.data_ptr<int8_t>() + b * image, s, g * Cg, Cg, L.packed[size_t(g)].data_ptr<uint8_t>(),
                             Og, int(L.bits), step, L.scale.data_ptr<double>() + g * Og, bias, dst)) {
-          continue;
+          return;
         } else if (L.shift) {
           icols.resize(size_t(N * Kg));
           K::im2col<int8_t>(codes.data_ptr<int8_t>() + b * image, s, g * Cg, Cg, icols.data());
@@ -323,15 +336,12 @@ at::Tensor run_conv(const PackedLayer& L, const at::Tensor& x) {
           K::im2col<float>(x.data_ptr<float>() + b * image, s, g * Cg, Cg, fcols.data());
           packed_product(L, g, fcols.data(), N, Kg, step, dst, true);
         }
-      } catch (...) {
-#pragma omp critical(lowbit_chain_error)
-        if (!error) error = std::current_exception();
-      }
+      });
       if (L.relu) K::relu_inplace(o, L.O * N);  // while the image is in cache
       if (pooled) K::max_pool2d(o, ps, out.data_ptr<float>() + b * L.O * ps.Ho * ps.Wo);
     }
   }
-  if (error) std::rethrow_exception(error);
+  error.rethrow();
   return out;
 }
 
@@ -534,18 +544,17 @@ class ChainPlan : public torch::CustomClassHolder {
   void add(std::string name, Step step) {
     names_.push_back(std::move(name));
     steps_.push_back(std::move(step));
+    last_layer_ = nullptr;
   }
-  bool last_layer_joins() const { return last_layer_ && last_layer_index_ + 1 == steps_.size(); }
+  bool last_layer_joins() const { return last_layer_ != nullptr; }
   void add_layer(std::string name, PackedLayer L) {
     auto layer = std::make_shared<PackedLayer>(std::move(L));
-    last_layer_ = layer;
-    last_layer_index_ = steps_.size();
     add(std::move(name), [layer](const at::Tensor& x, bool) { return layer->conv ? run_conv(*layer, x) : run_linear(*layer, x); });
+    last_layer_ = layer;
   }
   std::vector<Step> steps_;
   std::vector<std::string> names_;
-  std::shared_ptr<PackedLayer> last_layer_;  // the last packed layer added, while a ReLU may still join it
-  size_t last_layer_index_ = 0;
+  std::shared_ptr<PackedLayer> last_layer_;  // the last step, when it is a packed layer a ReLU or pool may join
 };
 
 }  // namespace

@@ -320,9 +320,8 @@ at::Tensor vlut_conv2d_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64
   const at::Tensor bias = checked_bias(bias_in, O);
   Conv2dShape s{x.size(1), x.size(2), x.size(3), kernel_size[0], kernel_size[1], stride[0], stride[1],
                 padding[0], padding[1], dilation[0], dilation[1], 0, 0};
-  s.Ho = Conv2dShape::out_size(s.H, s.kh, s.sh, s.ph, s.dh);
-  s.Wo = Conv2dShape::out_size(s.W, s.kw, s.sw, s.pw, s.dw);
-  TORCH_CHECK_VALUE(s.Ho > 0 && s.Wo > 0, "a ", s.kh, "x", s.kw, " window does not fit a ", s.H, "x", s.W, " input");
+  const bool fits = s.fit();  // sets Ho, Wo
+  TORCH_CHECK_VALUE(fits, "a ", s.kh, "x", s.kw, " window does not fit a ", s.H, "x", s.W, " input");
   const std::vector<float> weights = codebook_taps(w.data_ptr<uint8_t>(), O, taps, int(bits), tables.data_ptr<float>(),
                                                    tables.size(0));
   const int64_t B = x.size(0), image = s.C * s.H * s.W, N = s.Ho * s.Wo;

@@ -35,6 +35,19 @@ inline namespace LOWBIT_HELPERS {
 // Threads worth using for `work` elements: one below ~32K, where OpenMP costs more than it saves.
 inline int threads_for(int64_t work) { return work < (1 << 15) ? 1 : num_threads(); }
 
+// The lowest power-of-two code magnitude a `bits`-bit layer stores, k_lo = max(1, L - 30)
+// with L = 2^(bits-1) - 1: weight sign(c) 2^(|c| - k_lo) (kernels.inc, shift_gemm).
+inline int pow2_lowest_code(int bits) { return std::max(1, ((1 << (bits - 1)) - 1) - 30); }
+
+// The integer weight of power-of-two field u, c = u - 2^(bits-1): sign(c) 2^(|c| - k_lo), and
+// 0 for u = 0 and for exponents below the window.
+inline int64_t pow2_weight(int u, int bits) {
+  const int c = u == 0 ? 0 : u - (1 << (bits - 1)), mag = c < 0 ? -c : c, k_lo = pow2_lowest_code(bits);
+  if (c == 0 || mag < k_lo) return 0;
+  const int64_t p = int64_t(1) << (mag - k_lo);
+  return c < 0 ? -p : p;
+}
+
 // The papers' rounding, floor(|x| + 0.5) with the sign put back (half away from zero),
 // computed exactly: r = floor(|x|), one more when |x| - r >= 1/2. That subtraction is
 // exact (|x| < 1: r = 0; else r <= |x| < 2r, Sterbenz; |x| >= 2^p: r = |x|), while

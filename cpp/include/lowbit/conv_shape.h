@@ -18,6 +18,12 @@ struct Conv2dShape {
     const int64_t span = in + 2 * p - d * (k - 1) - 1;
     return span < 0 ? 0 : span / s + 1;
   }
+  // Sets Ho and Wo from the rest; false when the window does not fit the input.
+  bool fit() {
+    Ho = out_size(H, kh, sh, ph, dh);
+    Wo = out_size(W, kw, sw, pw, dw);
+    return Ho > 0 && Wo > 0;
+  }
 };
 
 }  // namespace lowbit
